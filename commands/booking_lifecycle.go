@@ -1,0 +1,215 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookingengine/booking/domain"
+	"github.com/bookingengine/booking/eventstore"
+	"github.com/google/uuid"
+)
+
+// ChangeBookingStatus moves a booking along its lifecycle.
+type ChangeBookingStatus struct {
+	BookingID       uuid.UUID
+	To              domain.Status
+	Reason          string
+	ExpectedVersion *int64
+}
+
+// BookingAction names the POST /bookings/{id}/<action> endpoints and the
+// status each leads to.
+var BookingAction = map[string]domain.Status{
+	"confirm":  domain.StatusConfirmed,
+	"reject":   domain.StatusRejected,
+	"check-in": domain.StatusCheckedIn,
+	"complete": domain.StatusCompleted,
+	"no-show":  domain.StatusNoShow,
+	"cancel":   domain.StatusCancelled,
+}
+
+// ChangeBookingStatus runs confirm, reject, check-in, complete, no-show and
+// cancel. Rejecting or cancelling frees the booking's slot in the same
+// append (and its count in the client's day). Clients may only cancel their
+// own bookings; professionals act on the bookings of their linked resource;
+// admins and managers on every booking of the tenant.
+//
+// Errors: domain.ErrNotFound (also for a booking the caller may not see),
+// domain.ErrForbidden, *domain.TransitionError,
+// domain.ErrCancellationDeadlinePassed, *VersionMismatchError.
+func (h *Handlers) ChangeBookingStatus(ctx context.Context, meta Meta, cmd ChangeBookingStatus) (Result, error) {
+	stream := domain.BookingStream(cmd.BookingID)
+	return h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
+		return h.changeStatusOnce(ctx, meta, cmd)
+	})
+}
+
+func (h *Handlers) changeStatusOnce(ctx context.Context, meta Meta, cmd ChangeBookingStatus) (Result, error) {
+	b, err := h.Booking(ctx, meta, cmd.BookingID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkVersion(cmd.ExpectedVersion, b.Version()); err != nil {
+		return Result{}, err
+	}
+	if meta.Actor.Role == domain.RoleClient && cmd.To != domain.StatusCancelled {
+		return Result{}, fmt.Errorf("a client may only cancel: %w", domain.ErrForbidden)
+	}
+	wasActive := b.IsActive()
+	now := h.Now()
+	switch cmd.To {
+	case domain.StatusConfirmed:
+		err = b.Confirm(meta.Actor, cmd.Reason, now)
+	case domain.StatusRejected:
+		err = b.Reject(meta.Actor, cmd.Reason, now)
+	case domain.StatusCheckedIn:
+		err = b.CheckIn(meta.Actor, cmd.Reason, now)
+	case domain.StatusCompleted:
+		err = b.Complete(meta.Actor, cmd.Reason, now)
+	case domain.StatusNoShow:
+		err = b.NoShow(meta.Actor, cmd.Reason, now)
+	case domain.StatusCancelled:
+		var p domain.Policy
+		p, err = h.policy(ctx, meta.TenantID, b.ResourceID())
+		if err == nil {
+			err = b.Cancel(meta.Actor, cmd.Reason, p, now)
+		}
+	default:
+		err = &domain.TransitionError{From: b.Status(), To: cmd.To}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	bt := &batch{meta: meta}
+	bookingStream := domain.BookingStream(b.ID())
+	if err := bt.add(bookingStream, b); err != nil {
+		return Result{}, err
+	}
+	if wasActive && !b.IsActive() && (cmd.To == domain.StatusCancelled || cmd.To == domain.StatusRejected) {
+		occStart, occEnd := b.OccupiedInterval()
+		if err := h.release(ctx, bt, b.ID(), b.ResourceID(), occStart, occEnd); err != nil {
+			return Result{}, err
+		}
+		if err := h.releaseClientDay(ctx, bt, meta.TenantID, b, b.LocalDate()); err != nil {
+			return Result{}, err
+		}
+	}
+	res, err := h.commit(ctx, bt)
+	if err != nil {
+		return Result{}, bookingStreamMismatch(err, bookingStream)
+	}
+	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition}, nil
+}
+
+// bookingStreamMismatch reports a conflict on the booking's own stream as
+// a version mismatch: somebody else changed the booking meanwhile.
+func bookingStreamMismatch(err error, stream string) error {
+	if vc, ok := versionConflict(err); ok && vc.StreamID == stream {
+		return asVersionMismatch(err)
+	}
+	return err
+}
+
+// release frees the booking's reservation in every bucket of the occupied
+// interval [occStart, occEnd) and queues those buckets.
+func (h *Handlers) release(ctx context.Context, bt *batch, bookingID, resourceID uuid.UUID, occStart, occEnd time.Time) error {
+	for _, s := range domain.ScheduleStreams(resourceID, occStart, occEnd) {
+		sch := domain.NewSchedule()
+		if err := h.loadMaybe(ctx, s, sch); err != nil {
+			return err
+		}
+		if err := sch.Release(bookingID); err != nil {
+			return err
+		}
+		if err := bt.add(s, sch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseClientDay removes the booking from its client's day counter, when
+// that counter exists (the tenant may have had no limit at booking time).
+func (h *Handlers) releaseClientDay(ctx context.Context, bt *batch, tenantID uuid.UUID, b *domain.Booking, localDate string) error {
+	stream := domain.ClientDayStream(tenantID, b.ClientID(), localDate)
+	day := domain.NewClientDay()
+	if err := h.loadMaybe(ctx, stream, day); err != nil {
+		return err
+	}
+	if day.Version() == 0 {
+		return nil
+	}
+	if err := day.Release(b.ID()); err != nil {
+		return err
+	}
+	return bt.add(stream, day)
+}
+
+// versionConflict unwraps a store version conflict.
+func versionConflict(err error) (*eventstore.VersionConflictError, bool) {
+	var vc *eventstore.VersionConflictError
+	ok := errors.As(err, &vc)
+	return vc, ok
+}
+
+// Booking loads a booking the caller may see: staff see every booking of
+// the tenant, a professional those of its linked resource, a client its
+// own. Any other booking, and a booking of another tenant, is
+// domain.ErrNotFound.
+func (h *Handlers) Booking(ctx context.Context, meta Meta, id uuid.UUID) (*domain.Booking, error) {
+	b, err := h.loadBooking(ctx, meta.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.canSee(ctx, meta, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (h *Handlers) canSee(ctx context.Context, meta Meta, b *domain.Booking) error {
+	switch meta.Actor.Role {
+	case domain.RoleAdmin, domain.RoleManager, domain.RolePlatformAdmin:
+		return nil
+	case domain.RoleClient:
+		if b.ClientID().String() == meta.Actor.ID {
+			return nil
+		}
+	case domain.RoleProfessional:
+		if b.ClientID().String() == meta.Actor.ID {
+			return nil
+		}
+		if uid, err := uuid.Parse(meta.Actor.ID); err == nil {
+			u, err := h.loadUser(ctx, meta.TenantID, uid)
+			if err != nil && !isNotFound(err) {
+				return err
+			}
+			if u != nil && u.ResourceID() != nil && *u.ResourceID() == b.ResourceID() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("booking %s: %w", b.ID(), domain.ErrNotFound)
+}
+
+func (h *Handlers) loadBooking(ctx context.Context, tenantID, id uuid.UUID) (*domain.Booking, error) {
+	b := &domain.Booking{}
+	if err := h.load(ctx, domain.BookingStream(id), b); err != nil {
+		return nil, err
+	}
+	if b.TenantID() != tenantID {
+		return nil, fmt.Errorf("booking %s: %w", id, domain.ErrNotFound)
+	}
+	return b, nil
+}
+
+// BookingHistory returns the booking's events, oldest first, after the
+// same visibility check as Booking.
+func (h *Handlers) BookingHistory(ctx context.Context, meta Meta, id uuid.UUID) ([]eventstore.RecordedEvent, error) {
+	if _, err := h.Booking(ctx, meta, id); err != nil {
+		return nil, err
+	}
+	return h.store.Load(ctx, domain.BookingStream(id), 0)
+}

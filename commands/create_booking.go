@@ -1,0 +1,199 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookingengine/booking/domain"
+	"github.com/bookingengine/booking/eventstore"
+	"github.com/google/uuid"
+)
+
+// CreateBooking books seats of a resource for a client.
+type CreateBooking struct {
+	Request domain.BookingRequest
+}
+
+// CreateBooking runs the command: it loads the tenant's policy, the
+// resource and the schedule buckets that the occupied interval (buffers
+// included) touches, lets the domain check every rule and the capacity,
+// and appends the booking together with a reservation in every bucket (and
+// the client's day counter when the tenant limits bookings per day), each
+// with the bucket version it read. Two bookings that could overlap share a
+// bucket, so at most one of two racing appends succeeds; the loser re-reads
+// and is checked again, which is why no two active bookings ever overlap
+// beyond capacity, whatever the number of processes. The work per command
+// depends on the bookings of the touched days, never on the resource's
+// whole history.
+//
+// Errors: *domain.ValidationError, domain.ErrNotFound (resource or client of
+// another tenant), domain.ErrForbidden, every rule error of the policy,
+// *domain.ConflictError, domain.ErrClientDailyLimit.
+func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooking) (Result, error) {
+	req := cmd.Request
+	if req.ResourceID == uuid.Nil {
+		v := &domain.ValidationError{}
+		v.Add("resource_id", "required", "is required")
+		return Result{}, v
+	}
+	switch meta.Actor.Role {
+	case domain.RoleClient:
+		if req.ClientID == uuid.Nil {
+			if id, err := uuid.Parse(meta.Actor.ID); err == nil {
+				req.ClientID = id
+			}
+		}
+		if req.ClientID.String() != meta.Actor.ID {
+			return Result{}, fmt.Errorf("a client books only for itself: %w", domain.ErrForbidden)
+		}
+	case domain.RoleAdmin, domain.RoleManager, domain.RoleProfessional, domain.RolePlatformAdmin:
+	default:
+		return Result{}, fmt.Errorf("create booking: %w", domain.ErrForbidden)
+	}
+	if req.ClientID != uuid.Nil {
+		if _, err := h.loadUser(ctx, meta.TenantID, req.ClientID); err != nil {
+			if isNotFound(err) {
+				v := &domain.ValidationError{}
+				v.Add("client_id", "not_found", "no such user")
+				return Result{}, v
+			}
+			return Result{}, err
+		}
+	}
+	id := DeriveID(meta, "booking")
+	stream := domain.BookingStream(id)
+	res, err := h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
+		return h.createBookingOnce(ctx, meta, id, req)
+	})
+	if errors.Is(err, eventstore.ErrDuplicateEvent) {
+		// A retry under the same idempotency key whose first attempt
+		// committed: the booking exists, the buckets moved on since.
+		if b, lerr := h.loadBooking(ctx, meta.TenantID, id); lerr == nil {
+			return Result{ID: id, Version: b.Version(), Position: 0}, nil
+		}
+	}
+	return res, err
+}
+
+func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUID, req domain.BookingRequest) (Result, error) {
+	p, err := h.policy(ctx, meta.TenantID, req.ResourceID)
+	if err != nil {
+		if errors.Is(err, errResourceNotFound) {
+			v := &domain.ValidationError{}
+			v.Add("resource_id", "not_found", "no such resource")
+			return Result{}, v
+		}
+		return Result{}, err
+	}
+	now := h.Now()
+	occStart, occEnd := p.Occupied(req.Start, req.End)
+	buckets, occ, err := h.loadSchedule(ctx, req.ResourceID, occStart, occEnd)
+	if err != nil {
+		return Result{}, err
+	}
+	b, err := domain.NewBooking(id, req, p, occ, meta.Actor, now)
+	if err != nil {
+		return Result{}, err
+	}
+	bt := &batch{meta: meta}
+	if err := bt.addExpect(domain.BookingStream(id), eventstore.NoStream, b.Changes()); err != nil {
+		return Result{}, err
+	}
+	if err := h.reserve(bt, buckets, b); err != nil {
+		return Result{}, err
+	}
+	if err := addBuckets(bt, buckets); err != nil {
+		return Result{}, err
+	}
+	if limit := p.Settings().MaxBookingsPerClientPerDay; limit > 0 {
+		stream := domain.ClientDayStream(meta.TenantID, b.ClientID(), b.LocalDate())
+		day := domain.NewClientDay()
+		if err := h.loadMaybe(ctx, stream, day); err != nil {
+			return Result{}, err
+		}
+		if err := day.Count(id, limit); err != nil {
+			return Result{}, err
+		}
+		if err := bt.add(stream, day); err != nil {
+			return Result{}, err
+		}
+	}
+	res, err := h.commit(ctx, bt)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: id, Version: b.Version(), Position: res.LastPosition}, nil
+}
+
+// bucket is one loaded schedule bucket stream.
+type bucket struct {
+	stream   string
+	schedule *domain.Schedule
+}
+
+// loadSchedule loads every bucket the occupied interval touches and merges
+// them into one occupancy.
+func (h *Handlers) loadSchedule(ctx context.Context, resourceID uuid.UUID, occStart, occEnd time.Time) ([]bucket, *domain.Occupancy, error) {
+	return h.loadBuckets(ctx, domain.ScheduleStreams(resourceID, occStart, occEnd))
+}
+
+// loadBuckets loads the named bucket streams and merges them.
+func (h *Handlers) loadBuckets(ctx context.Context, streams []string) ([]bucket, *domain.Occupancy, error) {
+	buckets := make([]bucket, 0, len(streams))
+	schedules := make([]*domain.Schedule, 0, len(streams))
+	for _, s := range streams {
+		sch := domain.NewSchedule()
+		if err := h.loadMaybe(ctx, s, sch); err != nil {
+			return nil, nil, err
+		}
+		buckets = append(buckets, bucket{stream: s, schedule: sch})
+		schedules = append(schedules, sch)
+	}
+	return buckets, domain.NewOccupancy(schedules...), nil
+}
+
+// reserve records the booking's occupied interval in every bucket and
+// queues the buckets with the versions they were loaded at.
+func (h *Handlers) reserve(bt *batch, buckets []bucket, b *domain.Booking) error {
+	occStart, occEnd := b.OccupiedInterval()
+	for _, bk := range buckets {
+		if err := bk.schedule.Reserve(b.ID(), b.ResourceID(), b.Start(), b.End(), occStart, occEnd, b.Seats()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addBuckets queues the changes of every bucket, once per stream.
+func addBuckets(bt *batch, buckets []bucket) error {
+	for _, bk := range buckets {
+		if err := bt.add(bk.stream, bk.schedule); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errResourceNotFound marks a missing resource apart from a missing tenant.
+var errResourceNotFound = errors.New("resource not found")
+
+// policy loads the tenant and the resource and builds the booking policy.
+func (h *Handlers) policy(ctx context.Context, tenantID, resourceID uuid.UUID) (domain.Policy, error) {
+	t, err := h.loadTenant(ctx, tenantID)
+	if err != nil {
+		return domain.Policy{}, err
+	}
+	r := &domain.Resource{}
+	if err := h.load(ctx, domain.ResourceStream(resourceID), r); err != nil {
+		if isNotFound(err) {
+			return domain.Policy{}, fmt.Errorf("%w: %w", errResourceNotFound, err)
+		}
+		return domain.Policy{}, err
+	}
+	if r.TenantID() != tenantID {
+		return domain.Policy{}, fmt.Errorf("%w: resource %s: %w", errResourceNotFound, resourceID, domain.ErrNotFound)
+	}
+	return domain.NewPolicy(t, r), nil
+}
