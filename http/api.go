@@ -1,0 +1,692 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bookingengine/booking/commands"
+	"github.com/bookingengine/booking/domain"
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+)
+
+// API serves the command side of the contract: tenants, settings, resource
+// categories, resources and their availability, users and the booking
+// lifecycle. Reads of single objects rebuild the aggregate from its stream,
+// so they are always current.
+type API struct {
+	cmd *commands.Handlers
+}
+
+// RegisterAPI registers every command endpoint on s. It must be called
+// before s serves.
+func RegisterAPI(s *Server, cmd *commands.Handlers) *API {
+	a := &API{cmd: cmd}
+	au := s.Authenticated()
+	au.HandleFunc("/tenants", a.createTenant).Methods(http.MethodPost)
+	au.HandleFunc("/tenants/{id}", a.getTenant).Methods(http.MethodGet)
+	au.HandleFunc("/tenants/{id}/settings", a.getSettings).Methods(http.MethodGet)
+	au.HandleFunc("/tenants/{id}/settings", a.putSettings).Methods(http.MethodPut)
+
+	t := s.Tenant()
+	t.HandleFunc("/resource-categories", a.createCategory).Methods(http.MethodPost)
+	t.HandleFunc("/resource-categories/{id}", a.getCategory).Methods(http.MethodGet)
+	t.HandleFunc("/resources", a.createResource).Methods(http.MethodPost)
+	t.HandleFunc("/resources/{id}", a.getResource).Methods(http.MethodGet)
+	t.HandleFunc("/resources/{id}", a.patchResource).Methods(http.MethodPatch)
+	t.HandleFunc("/resources/{id}", a.deactivateResource).Methods(http.MethodDelete)
+	t.HandleFunc("/resources/{id}/availability", a.getAvailability).Methods(http.MethodGet)
+	t.HandleFunc("/resources/{id}/availability", a.putAvailability).Methods(http.MethodPut)
+	t.HandleFunc("/users", a.createUser).Methods(http.MethodPost)
+	t.HandleFunc("/users/{id}", a.getUser).Methods(http.MethodGet)
+	t.HandleFunc("/users/{id}", a.patchUser).Methods(http.MethodPatch)
+	t.HandleFunc("/bookings", a.createBooking).Methods(http.MethodPost)
+	t.HandleFunc("/bookings/{id}", a.getBooking).Methods(http.MethodGet)
+	t.HandleFunc("/bookings/{id}/history", a.bookingHistory).Methods(http.MethodGet)
+	t.HandleFunc("/bookings/{id}/reschedule", a.reschedule).Methods(http.MethodPost)
+	t.HandleFunc("/bookings/{id}/{action:cancel|confirm|reject|check-in|complete|no-show}", a.bookingAction).Methods(http.MethodPost)
+	return a
+}
+
+// meta builds the command metadata of a request: who acts, in which
+// tenant, under which correlation and idempotency key.
+func meta(r *http.Request) commands.Meta {
+	p, _ := PrincipalFrom(r.Context())
+	tenant := TenantFrom(r.Context())
+	if tenant == uuid.Nil {
+		tenant = p.TenantID
+	}
+	return commands.Meta{
+		TenantID:       tenant,
+		Actor:          domain.Actor{ID: p.UserID, Role: domain.Role(p.Role)},
+		CorrelationID:  CorrelationIDFrom(r.Context()),
+		CausationID:    RequestIDFrom(r.Context()),
+		RequestID:      RequestIDFrom(r.Context()),
+		IdempotencyKey: IdempotencyKeyFrom(r.Context()),
+	}
+}
+
+// pathID parses the {id} route variable; a malformed id is a 404, since no
+// object can have it.
+func pathID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(mux.Vars(r)["id"])
+	if err != nil {
+		return uuid.Nil, Error(CodeNotFound, 0, "no object with id "+mux.Vars(r)["id"])
+	}
+	return id, nil
+}
+
+// scope checks that the token grants scope.
+func scope(r *http.Request, s string) error {
+	p, _ := PrincipalFrom(r.Context())
+	return Authorize(p, s)
+}
+
+// ifMatch returns the If-Match version as the command's expectation.
+func ifMatch(r *http.Request) (*int64, error) {
+	v, present, err := IfMatchVersion(r)
+	if err != nil || !present || v < 0 {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// respond writes a command's answer: the object, its ETag and X-Position,
+// and Location for a creation.
+func respond(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string, view any) {
+	SetPosition(w, res.Position)
+	w.Header().Set("ETag", ETag(res.Version))
+	if location != "" {
+		w.Header().Set("Location", location)
+	}
+	if err := WriteJSON(w, status, view); err != nil {
+		LoggerFrom(r.Context()).DebugContext(r.Context(), "write response", "error", err)
+	}
+}
+
+// show writes an object read by a query with its ETag.
+func show(w http.ResponseWriter, r *http.Request, version int64, view any) {
+	w.Header().Set("ETag", ETag(version))
+	if err := WriteJSON(w, http.StatusOK, view); err != nil {
+		LoggerFrom(r.Context()).DebugContext(r.Context(), "write response", "error", err)
+	}
+}
+
+// handle runs fn and writes its error as a problem.
+func handle(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context) error) {
+	if err := fn(r.Context()); err != nil {
+		WriteError(w, r, err)
+	}
+}
+
+// ---- tenants ----
+
+func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeTenantsWrite); err != nil {
+			return err
+		}
+		var in domain.TenantInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		m := meta(r)
+		res, err := a.cmd.CreateTenant(ctx, m, commands.CreateTenant{Input: in})
+		if err != nil {
+			return err
+		}
+		t, err := a.cmd.Tenant(ctx, commands.Meta{Actor: m.Actor, TenantID: res.ID}, res.ID)
+		if err != nil {
+			return err
+		}
+		respond(w, r, http.StatusCreated, res, "/tenants/"+res.ID.String(), t.View())
+		return nil
+	})
+}
+
+func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeTenantsRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		t, err := a.cmd.Tenant(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, t.Version(), t.View())
+		return nil
+	})
+}
+
+// settingsView is the settings document with the policy version it is.
+type settingsView struct {
+	domain.Settings
+	PolicyVersion int `json:"policy_version"`
+}
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeTenantsRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		t, err := a.cmd.Tenant(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, t.Version(), settingsView{Settings: t.Settings(), PolicyVersion: t.PolicyVersion()})
+		return nil
+	})
+}
+
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeTenantsWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		m := meta(r)
+		if _, err := a.cmd.Tenant(ctx, m, id); err != nil {
+			return err
+		}
+		var in domain.SettingsInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		res, err := a.cmd.ChangeTenantSettings(ctx, m, commands.ChangeTenantSettings{TenantID: id, Settings: in, ExpectedVersion: expected})
+		if err != nil {
+			return err
+		}
+		t, err := a.cmd.Tenant(ctx, m, id)
+		if err != nil {
+			return err
+		}
+		res.Version = t.Version()
+		respond(w, r, http.StatusOK, res, "", settingsView{Settings: t.Settings(), PolicyVersion: t.PolicyVersion()})
+		return nil
+	})
+}
+
+// ---- resource categories and resources ----
+
+func (a *API) createCategory(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesWrite); err != nil {
+			return err
+		}
+		var in domain.ResourceCategoryInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		m := meta(r)
+		res, err := a.cmd.CreateResourceCategory(ctx, m, commands.CreateResourceCategory{Input: in})
+		if err != nil {
+			return err
+		}
+		c, err := a.cmd.ResourceCategory(ctx, m, res.ID)
+		if err != nil {
+			return err
+		}
+		respond(w, r, http.StatusCreated, res, "/resource-categories/"+res.ID.String(), c.View())
+		return nil
+	})
+}
+
+func (a *API) getCategory(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		c, err := a.cmd.ResourceCategory(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, c.Version(), c.View())
+		return nil
+	})
+}
+
+func (a *API) createResource(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesWrite); err != nil {
+			return err
+		}
+		var in domain.ResourceInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		m := meta(r)
+		res, err := a.cmd.CreateResource(ctx, m, commands.CreateResource{Input: in})
+		if err != nil {
+			return err
+		}
+		return a.writeResource(w, r, http.StatusCreated, res, "/resources/"+res.ID.String())
+	})
+}
+
+func (a *API) writeResource(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	rs, err := a.cmd.Resource(r.Context(), meta(r), res.ID)
+	if err != nil {
+		return err
+	}
+	res.Version = rs.Version()
+	respond(w, r, status, res, location, rs.View())
+	return nil
+}
+
+func (a *API) getResource(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rs, err := a.cmd.Resource(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, rs.Version(), rs.View())
+		return nil
+	})
+}
+
+func (a *API) patchResource(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var p domain.ResourcePatch
+		if err := DecodeJSON(r, &p); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		res, err := a.cmd.UpdateResource(ctx, meta(r), commands.UpdateResource{ResourceID: id, Patch: p, ExpectedVersion: expected})
+		if err != nil {
+			return err
+		}
+		return a.writeResource(w, r, http.StatusOK, res, "")
+	})
+}
+
+func (a *API) deactivateResource(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		res, err := a.cmd.DeactivateResource(ctx, meta(r), commands.DeactivateResource{ResourceID: id, ExpectedVersion: expected})
+		if err != nil {
+			return err
+		}
+		return a.writeResource(w, r, http.StatusOK, res, "")
+	})
+}
+
+func (a *API) getAvailability(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rs, err := a.cmd.Resource(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, rs.Version(), rs.Availability())
+		return nil
+	})
+}
+
+func (a *API) putAvailability(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeResourcesWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var av domain.Availability
+		if err := DecodeJSON(r, &av); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		m := meta(r)
+		res, err := a.cmd.SetResourceAvailability(ctx, m, commands.SetResourceAvailability{ResourceID: id, Availability: av, ExpectedVersion: expected})
+		if err != nil {
+			return err
+		}
+		rs, err := a.cmd.Resource(ctx, m, id)
+		if err != nil {
+			return err
+		}
+		res.Version = rs.Version()
+		respond(w, r, http.StatusOK, res, "", rs.Availability())
+		return nil
+	})
+}
+
+// ---- users ----
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeUsersWrite); err != nil {
+			return err
+		}
+		var in domain.UserInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		res, err := a.cmd.CreateUser(ctx, meta(r), commands.CreateUser{Input: in})
+		if err != nil {
+			return err
+		}
+		return a.writeUser(w, r, http.StatusCreated, res, "/users/"+res.ID.String())
+	})
+}
+
+func (a *API) writeUser(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	m := meta(r)
+	m.Actor.Role = domain.RoleAdmin // the caller just wrote it; show it back
+	u, err := a.cmd.User(r.Context(), m, res.ID)
+	if err != nil {
+		return err
+	}
+	res.Version = u.Version()
+	respond(w, r, status, res, location, u.View())
+	return nil
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeUsersRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		u, err := a.cmd.User(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, u.Version(), u.View())
+		return nil
+	})
+}
+
+func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeUsersWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var p domain.UserPatch
+		if err := DecodeJSON(r, &p); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		res, err := a.cmd.UpdateUser(ctx, meta(r), commands.UpdateUser{UserID: id, Patch: p, ExpectedVersion: expected})
+		if err != nil {
+			return err
+		}
+		return a.writeUser(w, r, http.StatusOK, res, "")
+	})
+}
+
+// ---- bookings ----
+
+// bookingInput is the body of POST /bookings. Recurrence and holds are
+// refused until they are supported rather than silently ignored.
+type bookingInput struct {
+	domain.BookingRequest
+	Recurrence *struct {
+		RRule  string `json:"rrule"`
+		Policy string `json:"policy"`
+	} `json:"recurrence,omitempty"`
+	HoldID *uuid.UUID `json:"hold_id,omitempty"`
+}
+
+func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeBookingsWrite); err != nil {
+			return err
+		}
+		var in bookingInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		if in.Recurrence != nil {
+			return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "recurring bookings are not supported yet",
+				FieldProblem{Field: "recurrence", Code: "unsupported", Message: "recurring bookings are not supported yet"})
+		}
+		if in.HoldID != nil {
+			return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "holds are not supported yet",
+				FieldProblem{Field: "hold_id", Code: "unsupported", Message: "holds are not supported yet"})
+		}
+		if err := requireTimes(in.Start, in.End); err != nil {
+			return err
+		}
+		m := meta(r)
+		res, err := a.cmd.CreateBooking(ctx, m, commands.CreateBooking{Request: in.BookingRequest})
+		if err != nil {
+			return err
+		}
+		return a.writeBooking(w, r, http.StatusCreated, res, "/bookings/"+res.ID.String())
+	})
+}
+
+func requireTimes(start, end time.Time) error {
+	var fields []FieldProblem
+	if start.IsZero() {
+		fields = append(fields, FieldProblem{Field: "start", Code: "required", Message: "is required (RFC 3339 with offset)"})
+	}
+	if end.IsZero() {
+		fields = append(fields, FieldProblem{Field: "end", Code: "required", Message: "is required (RFC 3339 with offset)"})
+	}
+	if len(fields) > 0 {
+		return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "start and end are required", fields...)
+	}
+	return nil
+}
+
+func (a *API) writeBooking(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	b, err := a.cmd.Booking(r.Context(), meta(r), res.ID)
+	if err != nil {
+		return err
+	}
+	res.Version = b.Version()
+	respond(w, r, status, res, location, b.View())
+	return nil
+}
+
+func (a *API) getBooking(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeBookingsRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		b, err := a.cmd.Booking(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		show(w, r, b.Version(), b.View())
+		return nil
+	})
+}
+
+// historyEntry is one event of a booking's history.
+type historyEntry struct {
+	ID            uuid.UUID `json:"id"`
+	Type          string    `json:"type"`
+	EventVersion  int       `json:"event_version"`
+	StreamVersion int64     `json:"stream_version"`
+	Position      int64     `json:"position"`
+	RecordedAt    time.Time `json:"recorded_at"`
+	Data          any       `json:"data"`
+	Actor         string    `json:"actor,omitempty"`
+	ActorRole     string    `json:"actor_role,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	CausationID   string    `json:"causation_id,omitempty"`
+}
+
+func (a *API) bookingHistory(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeBookingsRead); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		events, err := a.cmd.BookingHistory(ctx, meta(r), id)
+		if err != nil {
+			return err
+		}
+		out := make([]historyEntry, 0, len(events))
+		for _, e := range events {
+			out = append(out, historyEntry{
+				ID: e.ID, Type: e.Type, EventVersion: e.EventVersion, StreamVersion: e.StreamVersion,
+				Position: e.Position, RecordedAt: e.RecordedAt, Data: rawJSON(e.Data),
+				Actor: e.Metadata.Actor, ActorRole: e.Metadata.ActorRole,
+				CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID,
+			})
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+	})
+}
+
+// actionInput is the optional body of the lifecycle endpoints.
+type actionInput struct {
+	Reason string `json:"reason"`
+}
+
+func (a *API) bookingAction(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeBookingsWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var in actionInput
+		if err := DecodeOptionalJSON(r, &in); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		to := commands.BookingAction[mux.Vars(r)["action"]]
+		res, err := a.cmd.ChangeBookingStatus(ctx, meta(r), commands.ChangeBookingStatus{
+			BookingID: id, To: to, Reason: in.Reason, ExpectedVersion: expected,
+		})
+		if err != nil {
+			return err
+		}
+		return a.writeBooking(w, r, http.StatusOK, res, "")
+	})
+}
+
+// rescheduleInput is the body of POST /bookings/{id}/reschedule.
+type rescheduleInput struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Reason string    `json:"reason"`
+}
+
+func (a *API) reschedule(w http.ResponseWriter, r *http.Request) {
+	handle(w, r, func(ctx context.Context) error {
+		if err := scope(r, ScopeBookingsWrite); err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var in rescheduleInput
+		if err := DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		if err := requireTimes(in.Start, in.End); err != nil {
+			return err
+		}
+		expected, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		res, err := a.cmd.RescheduleBooking(ctx, meta(r), commands.RescheduleBooking{
+			BookingID: id, Start: in.Start, End: in.End, Reason: in.Reason, ExpectedVersion: expected,
+		})
+		if err != nil {
+			return err
+		}
+		return a.writeBooking(w, r, http.StatusOK, res, "")
+	})
+}
+
+// Resolver resolves X-Tenant-Domain through the command side's domain
+// guard streams.
+type Resolver struct{ Cmd *commands.Handlers }
+
+// TenantIDByDomain implements TenantResolver.
+func (r Resolver) TenantIDByDomain(ctx context.Context, d string) (uuid.UUID, error) {
+	id, err := r.Cmd.TenantIDByDomain(ctx, d)
+	if errors.Is(err, domain.ErrNotFound) {
+		return uuid.Nil, Error(CodeNotFound, 0, "no tenant with domain "+strings.ToLower(d))
+	}
+	return id, err
+}
