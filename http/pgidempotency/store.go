@@ -40,10 +40,13 @@ type Store struct {
 	pool  *pgxpool.Pool
 	ttl   time.Duration
 	lease time.Duration
+	now   func() time.Time
 }
 
 // New returns a store on pool with the given record lifetime and in-progress
-// lease (zero values take bhttp's defaults).
+// lease (zero values take bhttp's defaults). Times come from opts.Now (the
+// processes' clocks, which must roughly agree: the lease is a minute), so
+// tests can move them.
 func New(pool *pgxpool.Pool, opts bhttp.IdempotencyOptions) *Store {
 	ttl, lease := opts.TTL, opts.Lease
 	if ttl <= 0 {
@@ -52,7 +55,11 @@ func New(pool *pgxpool.Pool, opts bhttp.IdempotencyOptions) *Store {
 	if lease <= 0 {
 		lease = bhttp.DefaultIdempotencyLease
 	}
-	return &Store{pool: pool, ttl: ttl, lease: lease}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{pool: pool, ttl: ttl, lease: lease, now: now}
 }
 
 // Begin implements bhttp.IdempotencyStore.
@@ -61,15 +68,16 @@ func (s *Store) Begin(ctx context.Context, scope, key string, fp []byte) (*bhttp
 	// with the same fingerprint; otherwise return the row as it is.
 	const q = `
 INSERT INTO idempotency_keys AS k (scope, key, fingerprint, claimed_at, expires_at)
-VALUES ($1, $2, $3, now(), now() + make_interval(secs => $4))
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (scope, key) DO UPDATE
    SET fingerprint = EXCLUDED.fingerprint, status = NULL, header = NULL, body = NULL,
-       claimed_at = now(), completed_at = NULL, expires_at = EXCLUDED.expires_at
- WHERE k.expires_at <= now()
-    OR (k.completed_at IS NULL AND k.fingerprint = EXCLUDED.fingerprint AND k.claimed_at <= now() - make_interval(secs => $5))
+       claimed_at = EXCLUDED.claimed_at, completed_at = NULL, expires_at = EXCLUDED.expires_at
+ WHERE k.expires_at <= EXCLUDED.claimed_at
+    OR (k.completed_at IS NULL AND k.fingerprint = EXCLUDED.fingerprint AND k.claimed_at <= $6)
 RETURNING true`
+	now := s.now().UTC()
 	var claimed bool
-	err := s.pool.QueryRow(ctx, q, scope, key, fp, s.ttl.Seconds(), s.lease.Seconds()).Scan(&claimed)
+	err := s.pool.QueryRow(ctx, q, scope, key, fp, now, now.Add(s.ttl), now.Add(-s.lease)).Scan(&claimed)
 	if err == nil {
 		return nil, nil
 	}
@@ -83,8 +91,8 @@ RETURNING true`
 		body      []byte
 		completed *time.Time
 	)
-	err = s.pool.QueryRow(ctx, `SELECT fingerprint, status, header, body, completed_at FROM idempotency_keys WHERE scope = $1 AND key = $2`,
-		scope, key).Scan(&stored, &status, &header, &body, &completed)
+	err = s.pool.QueryRow(ctx, `SELECT fingerprint, status, header, body, completed_at FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > $3`,
+		scope, key, now).Scan(&stored, &status, &header, &body, &completed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Deleted between the two statements: try again once.
 		return s.Begin(ctx, scope, key, fp)
@@ -113,8 +121,8 @@ func (s *Store) Complete(ctx context.Context, scope, key string, resp bhttp.Stor
 	if err != nil {
 		return fmt.Errorf("idempotency: encode header: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $3, header = $4, body = $5, completed_at = now()
-WHERE scope = $1 AND key = $2 AND expires_at > now()`, scope, key, resp.Status, header, resp.Body)
+	_, err = s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $3, header = $4, body = $5, completed_at = $6
+WHERE scope = $1 AND key = $2 AND expires_at > $6 AND completed_at IS NULL`, scope, key, resp.Status, header, resp.Body, s.now().UTC())
 	if err != nil {
 		return fmt.Errorf("idempotency: complete: %w", err)
 	}
@@ -132,7 +140,7 @@ func (s *Store) Abandon(ctx context.Context, scope, key string) error {
 
 // Sweep deletes expired records and reports how many.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= now()`)
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= $1`, s.now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("idempotency: sweep: %w", err)
 	}
