@@ -64,7 +64,9 @@ func (f fixture) book(ctx context.Context, m commands.Meta, start, end time.Time
 	}})
 }
 
-func at(day, hour, minute int) time.Time { return time.Date(2026, 12, day, hour, minute, 0, 0, time.UTC) }
+func at(day, hour, minute int) time.Time {
+	return time.Date(2026, 12, day, hour, minute, 0, 0, time.UTC)
+}
 
 func TestConcurrentBookingsNeverExceedCapacity(t *testing.T) {
 	t.Parallel()
