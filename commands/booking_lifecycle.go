@@ -181,14 +181,12 @@ func (h *Handlers) canSee(ctx context.Context, meta Meta, b *domain.Booking) err
 		if b.ClientID().String() == meta.Actor.ID {
 			return nil
 		}
-		if uid, err := uuid.Parse(meta.Actor.ID); err == nil {
-			u, err := h.loadUser(ctx, meta.TenantID, uid)
-			if err != nil && !isNotFound(err) {
-				return err
-			}
-			if u != nil && u.ResourceID() != nil && *u.ResourceID() == b.ResourceID() {
-				return nil
-			}
+		linked, err := h.linkedTo(ctx, meta, b.ResourceID())
+		if err != nil {
+			return err
+		}
+		if linked {
+			return nil
 		}
 	}
 	return fmt.Errorf("booking %s: %w", b.ID(), domain.ErrNotFound)

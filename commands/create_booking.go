@@ -48,7 +48,17 @@ func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooki
 		if req.ClientID.String() != meta.Actor.ID {
 			return Result{}, fmt.Errorf("a client books only for itself: %w", domain.ErrForbidden)
 		}
-	case domain.RoleAdmin, domain.RoleManager, domain.RoleProfessional, domain.RolePlatformAdmin:
+	case domain.RoleProfessional:
+		// A professional books on the resource that represents them, for
+		// any client; the tenant's staff book on every resource.
+		linked, err := h.linkedTo(ctx, meta, req.ResourceID)
+		if err != nil {
+			return Result{}, err
+		}
+		if !linked {
+			return Result{}, fmt.Errorf("a professional books only on its own resource: %w", domain.ErrForbidden)
+		}
+	case domain.RoleAdmin, domain.RoleManager, domain.RolePlatformAdmin:
 	default:
 		return Result{}, fmt.Errorf("create booking: %w", domain.ErrForbidden)
 	}
@@ -174,6 +184,23 @@ func addBuckets(bt *batch, buckets []bucket) error {
 		}
 	}
 	return nil
+}
+
+// linkedTo reports whether the acting user is linked to the resource.
+// A caller that is no user of the tenant is linked to nothing.
+func (h *Handlers) linkedTo(ctx context.Context, meta Meta, resourceID uuid.UUID) (bool, error) {
+	uid, err := uuid.Parse(meta.Actor.ID)
+	if err != nil {
+		return false, nil
+	}
+	u, err := h.loadUser(ctx, meta.TenantID, uid)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return u.ResourceID() != nil && *u.ResourceID() == resourceID, nil
 }
 
 // errResourceNotFound marks a missing resource apart from a missing tenant.

@@ -58,7 +58,7 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 	if err != nil {
 		return Result{}, err
 	}
-	if err := b.Reschedule(cmd.Start, cmd.End, p, occ, meta.Actor, h.Now()); err != nil {
+	if err := b.Reschedule(cmd.Start, cmd.End, cmd.Reason, p, occ, meta.Actor, h.Now()); err != nil {
 		return Result{}, err
 	}
 	if len(b.Changes()) == 0 {

@@ -221,7 +221,7 @@ func (b *Booking) Cancel(actor Actor, reason string, p Policy, now time.Time) er
 }
 
 // Reschedule moves a pending or confirmed booking to [start, end), keeping
-// its status and seats. The new time must pass p.Check and fit in occ
+// its status and seats, and records the reason given. The new time must pass p.Check and fit in occ
 // ignoring the booking itself (so moving within its own time is fine). A
 // client may reschedule only their own booking and only under the same
 // deadline rule as cancelling, measured from the current start
@@ -229,7 +229,7 @@ func (b *Booking) Cancel(actor Actor, reason string, p Policy, now time.Time) er
 // Moving to the same times records nothing and returns nil. The caller then
 // releases the old occupied interval (OccupiedInterval before the call) and
 // reserves the new one.
-func (b *Booking) Reschedule(start, end time.Time, p Policy, occ *Occupancy, actor Actor, now time.Time) error {
+func (b *Booking) Reschedule(start, end time.Time, reason string, p Policy, occ *Occupancy, actor Actor, now time.Time) error {
 	if err := b.checkOwner(actor); err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (b *Booking) Reschedule(start, end time.Time, p Policy, occ *Occupancy, act
 		BookingID: b.id, Start: start.UTC(), End: end.UTC(), PreviousStart: b.start, PreviousEnd: b.end,
 		PolicyVersion: p.PolicyVersion(), BufferBeforeMinutes: p.settings.BufferBeforeMinutes,
 		BufferAfterMinutes: p.settings.BufferAfterMinutes, Timezone: p.Location().String(),
-		Actor: actor.ID, ActorRole: actor.Role, At: now.UTC(),
+		Reason: strings.TrimSpace(reason), Actor: actor.ID, ActorRole: actor.Role, At: now.UTC(),
 	})
 }
 

@@ -161,39 +161,39 @@ func TestBookingCommands(t *testing.T) {
 		// reschedule
 		{"client reschedules before the deadline", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, client, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, client, beforeDL)
 			},
 			[]domain.Event{domain.BookingRescheduled{BookingID: bookingID, Start: utc(2026, 6, 3, 14, 0), End: utc(2026, 6, 3, 15, 0),
 				PreviousStart: bStart, PreviousEnd: bEnd, PolicyVersion: 1, BufferAfterMinutes: 15, Timezone: "UTC",
 				Actor: client.ID, ActorRole: domain.RoleClient, At: beforeDL}}, nil},
 		{"pending may be rescheduled", []domain.Event{pending},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, manager, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, manager, beforeDL)
 			},
 			[]domain.Event{domain.BookingRescheduled{BookingID: bookingID, Start: utc(2026, 6, 3, 14, 0), End: utc(2026, 6, 3, 15, 0),
 				PreviousStart: bStart, PreviousEnd: bEnd, PolicyVersion: 1, BufferAfterMinutes: 15, Timezone: "UTC",
 				Actor: manager.ID, ActorRole: domain.RoleManager, At: beforeDL}}, nil},
 		{"client reschedules after the deadline", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, client, afterDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, client, afterDL)
 			},
 			nil, domain.ErrCancellationDeadlinePassed},
 		{"manager reschedules after the deadline", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, manager, afterDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, manager, afterDL)
 			},
 			[]domain.Event{domain.BookingRescheduled{BookingID: bookingID, Start: utc(2026, 6, 3, 14, 0), End: utc(2026, 6, 3, 15, 0),
 				PreviousStart: bStart, PreviousEnd: bEnd, PolicyVersion: 1, BufferAfterMinutes: 15, Timezone: "UTC",
 				Actor: manager.ID, ActorRole: domain.RoleManager, At: afterDL}}, nil},
 		{"reschedule to the same time records nothing", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(bStart, bEnd, p, nil, client, afterDL)
+				return b.Reschedule(bStart, bEnd, "", p, nil, client, afterDL)
 			},
 			nil, nil},
 		{"reschedule overlapping itself", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
 				occ := occupancy(t, reserved(bookingID, bStart, bEnd, 1))
-				return b.Reschedule(bStart.Add(30*time.Minute), bEnd.Add(30*time.Minute), p, occ, client, beforeDL)
+				return b.Reschedule(bStart.Add(30*time.Minute), bEnd.Add(30*time.Minute), "", p, occ, client, beforeDL)
 			},
 			[]domain.Event{domain.BookingRescheduled{BookingID: bookingID, Start: bStart.Add(30 * time.Minute), End: bEnd.Add(30 * time.Minute),
 				PreviousStart: bStart, PreviousEnd: bEnd, PolicyVersion: 1, BufferAfterMinutes: 15, Timezone: "UTC",
@@ -201,32 +201,32 @@ func TestBookingCommands(t *testing.T) {
 		{"reschedule onto another booking", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
 				occ := occupancy(t, reserved(bookingID, bStart, bEnd, 1), reserved(booking2ID, utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), 1))
-				return b.Reschedule(utc(2026, 6, 3, 14, 30), utc(2026, 6, 3, 15, 30), p, occ, client, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 30), utc(2026, 6, 3, 15, 30), "", p, occ, client, beforeDL)
 			},
 			nil, domain.ErrBookingConflict},
 		{"reschedule outside business hours", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 6, 10, 0), utc(2026, 6, 6, 11, 0), p, nil, client, beforeDL)
+				return b.Reschedule(utc(2026, 6, 6, 10, 0), utc(2026, 6, 6, 11, 0), "", p, nil, client, beforeDL)
 			},
 			nil, domain.ErrOutsideBusinessHours},
 		{"reschedule re-runs the notice rule", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 1, 8, 0), utc(2026, 6, 1, 9, 0), p, nil, manager, beforeDL)
+				return b.Reschedule(utc(2026, 6, 1, 8, 0), utc(2026, 6, 1, 9, 0), "", p, nil, manager, beforeDL)
 			},
 			nil, domain.ErrTooShortNotice},
 		{"another client may not reschedule", []domain.Event{confirmed},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, stranger, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, stranger, beforeDL)
 			},
 			nil, domain.ErrForbidden},
 		{"reschedule cancelled", []domain.Event{confirmed, cancelled(domain.StatusConfirmed, client, "", false, beforeDL)},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, manager, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, manager, beforeDL)
 			},
 			nil, &domain.TransitionError{From: domain.StatusCancelled, To: domain.StatusCancelled}},
 		{"reschedule checked in", []domain.Event{confirmed, checkedIn},
 			func(b *domain.Booking, p domain.Policy) error {
-				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), p, nil, manager, beforeDL)
+				return b.Reschedule(utc(2026, 6, 3, 14, 0), utc(2026, 6, 3, 15, 0), "", p, nil, manager, beforeDL)
 			},
 			nil, &domain.TransitionError{From: domain.StatusCheckedIn, To: domain.StatusCheckedIn}},
 	}

@@ -486,14 +486,32 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 // ---- bookings ----
 
 // bookingInput is the body of POST /bookings. Recurrence and holds are
-// refused until they are supported rather than silently ignored.
+// refused until they are supported rather than silently ignored. The
+// fields of domain.BookingRequest are repeated rather than embedded:
+// encoding/json (Go 1.24 and later) names a field of an embedded struct
+// "BookingRequest.seats" in its type errors, and errors[] must name the
+// JSON member ("seats").
 type bookingInput struct {
-	domain.BookingRequest
+	ResourceID uuid.UUID      `json:"resource_id"`
+	ClientID   uuid.UUID      `json:"client_id"`
+	Start      time.Time      `json:"start"`
+	End        time.Time      `json:"end"`
+	Seats      int            `json:"seats"`
+	Title      string         `json:"title"`
+	Notes      string         `json:"notes"`
+	Attributes map[string]any `json:"attributes"`
 	Recurrence *struct {
 		RRule  string `json:"rrule"`
 		Policy string `json:"policy"`
 	} `json:"recurrence,omitempty"`
 	HoldID *uuid.UUID `json:"hold_id,omitempty"`
+}
+
+func (in bookingInput) request() domain.BookingRequest {
+	return domain.BookingRequest{
+		ResourceID: in.ResourceID, ClientID: in.ClientID, Start: in.Start, End: in.End,
+		Seats: in.Seats, Title: in.Title, Notes: in.Notes, Attributes: in.Attributes,
+	}
 }
 
 func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
@@ -517,7 +535,7 @@ func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		m := meta(r)
-		res, err := a.cmd.CreateBooking(ctx, m, commands.CreateBooking{Request: in.BookingRequest})
+		res, err := a.cmd.CreateBooking(ctx, m, commands.CreateBooking{Request: in.request()})
 		if err != nil {
 			return err
 		}
@@ -540,7 +558,13 @@ func requireTimes(start, end time.Time) error {
 }
 
 func (a *API) writeBooking(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
-	b, err := a.cmd.Booking(r.Context(), meta(r), res.ID)
+	m := meta(r)
+	// The caller just wrote it; show it back, even when the caller may
+	// not read it later (a professional booking another resource): the
+	// command committed, so a 404 here would be a lie, and the
+	// idempotency layer would replay it.
+	m.Actor.Role = domain.RoleAdmin
+	b, err := a.cmd.Booking(r.Context(), m, res.ID)
 	if err != nil {
 		return err
 	}

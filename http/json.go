@@ -111,7 +111,14 @@ func decode(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		derr := decodeError(err)
+		if field := failingField(b, v); field != "" {
+			var ce *codedError
+			if errors.As(derr, &ce) && len(ce.fields) == 1 && ce.fields[0].Field == "body" {
+				return badRequest(field, ce.fields[0].Code, field+": "+ce.fields[0].Message)
+			}
+		}
+		return derr
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("body", "malformed", "request body must hold a single JSON value; found data after it")
@@ -158,6 +165,66 @@ func decodeError(err error) error {
 		// A field's UnmarshalJSON refused the value (a time that is not RFC
 		// 3339, a malformed uuid); its message is about client input.
 		return badRequest("body", "invalid", "invalid value: "+err.Error())
+	}
+}
+
+// failingField finds the top-level field of a JSON object whose value the
+// target struct refuses, so that an error raised inside a field's own
+// UnmarshalJSON (a time without offset, a malformed uuid) names the field
+// rather than the body. It returns "" when it cannot tell.
+func failingField(body []byte, v any) string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return ""
+	}
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	fields := map[string]reflect.Type{}
+	collectJSONFields(t, fields)
+	for name, raw := range obj {
+		ft, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if json.Unmarshal(raw, reflect.New(ft).Interface()) != nil {
+			return name
+		}
+	}
+	return ""
+}
+
+// collectJSONFields maps the JSON names of t's fields (with embedded
+// structs flattened, as encoding/json does) to their types.
+func collectJSONFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				collectJSONFields(ft, out)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
 	}
 }
 

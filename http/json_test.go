@@ -65,8 +65,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"top-level array", "application/json", `[1,2]`, 400, "validation_failed", "body", "must be an object"},
 		{"trailing data", "application/json", `{"seats":1} {"seats":2}`, 400, "validation_failed", "body", "data after it"},
 		{"trailing garbage", "application/json", `{"seats":1} x`, 400, "validation_failed", "body", "data after it"},
-		{"bad time", "application/json", `{"start":"tomorrow"}`, 400, "validation_failed", "body", "invalid value"},
-		{"bad uuid", "application/json", `{"resource_id":"nope"}`, 400, "validation_failed", "body", "invalid value"},
+		{"bad time", "application/json", `{"start":"tomorrow"}`, 400, "validation_failed", "start", "invalid value"},
+		{"bad uuid", "application/json", `{"resource_id":"nope"}`, 400, "validation_failed", "resource_id", "invalid value"},
 		{"coded error of a field type", "application/json", `{"weekday":"xyz"}`, 422, "validation_failed", "weekday", "weekday must be"},
 	}
 	for _, tt := range tests {
@@ -276,5 +276,27 @@ func TestPositions(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.pos, pos)
 		})
+	}
+}
+
+func TestDecodeNamesTheFieldARefusedValueBelongsTo(t *testing.T) {
+	t.Parallel()
+	type in struct {
+		Start time.Time `json:"start"`
+		ID    uuid.UUID `json:"resource_id"`
+	}
+	for body, field := range map[string]string{
+		`{"start":"2026-12-07T10:00:00"}`: "start",
+		`{"resource_id":"nope"}`:          "resource_id",
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		var v in
+		err := bhttp.DecodeJSON(r, &v)
+		var fl bhttp.FieldLister
+		require.ErrorAs(t, err, &fl, body)
+		var got []string
+		fl.ProblemFields(func(f, _, _ string) { got = append(got, f) })
+		require.Equal(t, []string{field}, got, body)
 	}
 }
