@@ -100,7 +100,7 @@ func (h *Handlers) changeStatusOnce(ctx context.Context, meta Meta, cmd ChangeBo
 	if err != nil {
 		return Result{}, bookingStreamMismatch(err, bookingStream)
 	}
-	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition}, nil
+	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition, View: b.View()}, nil
 }
 
 // bookingStreamMismatch reports a conflict on the booking's own stream as

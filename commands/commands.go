@@ -42,6 +42,9 @@ type Result struct {
 	// Position is the global position of the command's last event; on an
 	// idempotent replay it is the original position.
 	Position int64
+	// View is the aggregate as the command left it, when the command has
+	// it at hand (bookings), so the caller need not read it again.
+	View any
 }
 
 // Handlers bundles the dependencies every command handler shares.
@@ -58,6 +61,10 @@ type Option func(*Handlers)
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(h *Handlers) { h.now = now } }
+
+// WithMaxRetries bounds how often a command that lost a race on a
+// schedule bucket or counter runs again (default 20).
+func WithMaxRetries(n int) Option { return func(h *Handlers) { h.maxRetries = n } }
 
 // New returns the command handlers over store.
 func New(store eventstore.Store, opts ...Option) *Handlers {
@@ -109,6 +116,33 @@ func (h *Handlers) loadMaybe(ctx context.Context, stream string, agg aggregate) 
 	}
 	if err := agg.Replay(events...); err != nil {
 		return fmt.Errorf("load %s: %w", stream, err)
+	}
+	return nil
+}
+
+// loadAll replays several streams, each into its aggregate, with one
+// round trip to the store. Streams without events leave their aggregate at
+// version 0.
+func (h *Handlers) loadAll(ctx context.Context, loads map[string]aggregate) error {
+	if len(loads) == 0 {
+		return nil
+	}
+	cursors := make([]eventstore.StreamCursor, 0, len(loads))
+	for s := range loads {
+		cursors = append(cursors, eventstore.StreamCursor{StreamID: s})
+	}
+	recs, err := h.store.LoadStreams(ctx, cursors)
+	if err != nil {
+		return fmt.Errorf("load %d streams: %w", len(cursors), err)
+	}
+	for s, agg := range loads {
+		events, err := decode(recs[s])
+		if err != nil {
+			return fmt.Errorf("load %s: %w", s, err)
+		}
+		if err := agg.Replay(events...); err != nil {
+			return fmt.Errorf("load %s: %w", s, err)
+		}
 	}
 	return nil
 }
@@ -227,5 +261,24 @@ func (h *Handlers) retry(ctx context.Context, retryable func(stream string) bool
 		// Back off a little so that a crowd of writers on one bucket spreads out.
 		backoff(ctx, attempt)
 	}
-	return Result{}, fmt.Errorf("gave up after %d attempts: %w", h.maxRetries+1, last)
+	return Result{}, &ContentionError{Attempts: h.maxRetries + 1, Last: last}
 }
+
+// ContentionError reports that a command lost the race for the same
+// schedule bucket or counter on every attempt. Nothing was written; the
+// client may retry. It reports itself unavailable, so the API answers 503
+// with Retry-After rather than a conflict that did not happen.
+type ContentionError struct {
+	Attempts int
+	Last     error
+}
+
+func (e *ContentionError) Error() string {
+	return fmt.Sprintf("too much contention: gave up after %d attempts: %v", e.Attempts, e.Last)
+}
+
+// Unwrap returns the last conflict.
+func (e *ContentionError) Unwrap() error { return e.Last }
+
+// Unavailable marks the error as temporary.
+func (e *ContentionError) Unavailable() bool { return true }

@@ -283,3 +283,41 @@ func TestVisibility(t *testing.T) {
 	_, err = f.h.ChangeBookingStatus(ctx, owner, commands.ChangeBookingStatus{BookingID: b.ID, To: domain.StatusCancelled})
 	require.NoError(t, err)
 }
+
+// contendedStore loses every append that touches a schedule bucket, as if
+// another writer always got there first.
+type contendedStore struct {
+	eventstore.Store
+	attempts atomic.Int32
+}
+
+func (s *contendedStore) Append(ctx context.Context, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	for _, a := range appends {
+		if eventstore.Category(a.StreamID) == "schedule" {
+			s.attempts.Add(1)
+			return eventstore.AppendResult{}, &eventstore.VersionConflictError{StreamID: a.StreamID, Expected: a.Expected, Actual: int64(a.Expected) + 1}
+		}
+	}
+	return s.Store.Append(ctx, appends...)
+}
+
+func TestEndlessContentionIsATemporaryError(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	store := &contendedStore{Store: f.store}
+	h := commands.New(store, commands.WithClock(func() time.Time { return clock }), commands.WithMaxRetries(3))
+	_, err := h.CreateBooking(context.Background(), f.admin, commands.CreateBooking{Request: domain.BookingRequest{
+		ResourceID: f.resource, ClientID: f.client, Start: at(15, 9, 0), End: at(15, 10, 0),
+	}})
+	var ce *commands.ContentionError
+	require.ErrorAs(t, err, &ce)
+	require.True(t, ce.Unavailable())
+	require.ErrorIs(t, err, eventstore.ErrVersionConflict)
+	require.EqualValues(t, 4, store.attempts.Load(), "the first attempt and three retries")
+	head, err := f.store.HeadPosition(context.Background())
+	require.NoError(t, err)
+	events, err := f.store.ReadAll(context.Background(), eventstore.Cursor{}, eventstore.Filter{Categories: []string{"booking"}}, 100)
+	require.NoError(t, err)
+	require.Empty(t, events, "nothing was written")
+	require.NotZero(t, head)
+}

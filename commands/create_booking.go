@@ -62,16 +62,6 @@ func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooki
 	default:
 		return Result{}, fmt.Errorf("create booking: %w", domain.ErrForbidden)
 	}
-	if req.ClientID != uuid.Nil {
-		if _, err := h.loadUser(ctx, meta.TenantID, req.ClientID); err != nil {
-			if isNotFound(err) {
-				v := &domain.ValidationError{}
-				v.Add("client_id", "not_found", "no such user")
-				return Result{}, v
-			}
-			return Result{}, err
-		}
-	}
 	id := DeriveID(meta, "booking")
 	stream := domain.BookingStream(id)
 	res, err := h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
@@ -88,18 +78,43 @@ func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooki
 }
 
 func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUID, req domain.BookingRequest) (Result, error) {
-	p, err := h.policy(ctx, meta.TenantID, req.ResourceID)
-	if err != nil {
-		if errors.Is(err, errResourceNotFound) {
-			v := &domain.ValidationError{}
-			v.Add("resource_id", "not_found", "no such resource")
-			return Result{}, v
-		}
+	// One round trip loads the tenant, the resource, the client and the
+	// schedule buckets a day either side of the request, which cover the
+	// occupied interval unless the buffers exceed a day.
+	t, r, client := &domain.Tenant{}, &domain.Resource{}, &domain.User{}
+	loads := map[string]aggregate{
+		domain.TenantStream(meta.TenantID):    t,
+		domain.ResourceStream(req.ResourceID): r,
+	}
+	if req.ClientID != uuid.Nil {
+		loads[domain.UserStream(req.ClientID)] = client
+	}
+	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-24*time.Hour), req.End.Add(24*time.Hour))
+	schedules := make(map[string]*domain.Schedule, len(speculative))
+	for _, s := range speculative {
+		schedules[s] = domain.NewSchedule()
+		loads[s] = schedules[s]
+	}
+	if err := h.loadAll(ctx, loads); err != nil {
 		return Result{}, err
 	}
+	if t.Version() == 0 {
+		return Result{}, fmt.Errorf("tenant %s: %w", meta.TenantID, domain.ErrNotFound)
+	}
+	var v domain.ValidationError
+	if r.Version() == 0 || r.TenantID() != meta.TenantID {
+		v.Add("resource_id", "not_found", "no such resource")
+	}
+	if req.ClientID != uuid.Nil && (client.Version() == 0 || client.TenantID() != meta.TenantID) {
+		v.Add("client_id", "not_found", "no such user")
+	}
+	if err := v.Err(); err != nil {
+		return Result{}, err
+	}
+	p := domain.NewPolicy(t, r)
 	now := h.Now()
 	occStart, occEnd := p.Occupied(req.Start, req.End)
-	buckets, occ, err := h.loadSchedule(ctx, req.ResourceID, occStart, occEnd)
+	buckets, occ, err := h.pickBuckets(ctx, schedules, domain.ScheduleStreams(req.ResourceID, occStart, occEnd))
 	if err != nil {
 		return Result{}, err
 	}
@@ -134,7 +149,30 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{ID: id, Version: b.Version(), Position: res.LastPosition}, nil
+	return Result{ID: id, Version: b.Version(), Position: res.LastPosition, View: b.View()}, nil
+}
+
+// pickBuckets returns the buckets named by streams from those already
+// loaded, loading the ones that are missing (very long buffers), and
+// merges them.
+func (h *Handlers) pickBuckets(ctx context.Context, loaded map[string]*domain.Schedule, streams []string) ([]bucket, *domain.Occupancy, error) {
+	missing := map[string]aggregate{}
+	for _, s := range streams {
+		if _, ok := loaded[s]; !ok {
+			loaded[s] = domain.NewSchedule()
+			missing[s] = loaded[s]
+		}
+	}
+	if err := h.loadAll(ctx, missing); err != nil {
+		return nil, nil, err
+	}
+	buckets := make([]bucket, 0, len(streams))
+	schedules := make([]*domain.Schedule, 0, len(streams))
+	for _, s := range streams {
+		buckets = append(buckets, bucket{stream: s, schedule: loaded[s]})
+		schedules = append(schedules, loaded[s])
+	}
+	return buckets, domain.NewOccupancy(schedules...), nil
 }
 
 // bucket is one loaded schedule bucket stream.

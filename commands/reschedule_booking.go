@@ -62,7 +62,7 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 		return Result{}, err
 	}
 	if len(b.Changes()) == 0 {
-		return Result{ID: b.ID(), Version: b.Version()}, nil
+		return Result{ID: b.ID(), Version: b.Version(), View: b.View()}, nil
 	}
 	for _, bk := range buckets {
 		if err := bk.schedule.Release(b.ID()); err != nil {
@@ -108,7 +108,7 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 	if err != nil {
 		return Result{}, bookingStreamMismatch(err, bookingStream)
 	}
-	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition}, nil
+	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition, View: b.View()}, nil
 }
 
 // touches reports whether the bucket stream is one of those the interval

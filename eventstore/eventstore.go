@@ -127,6 +127,12 @@ type RecordedEvent struct {
 	Hash []byte
 }
 
+// StreamCursor names a stream and the version after which to read it.
+type StreamCursor struct {
+	StreamID     string
+	AfterVersion int64
+}
+
 // Cursor is a resumable read-all position: events are ordered by
 // (TransactionID, Position) and a cursor names the last event delivered.
 // The zero Cursor starts at the beginning.
@@ -200,6 +206,13 @@ type Store interface {
 	// and no error.
 	Load(ctx context.Context, streamID string, afterVersion int64) ([]RecordedEvent, error)
 
+	// LoadStreams returns, in one round trip, the events of each named
+	// stream with StreamVersion > its AfterVersion, oldest first, upcast,
+	// keyed by stream id. Streams without such events are absent from the
+	// map. Naming a stream twice is ErrInvalidAppend's read twin:
+	// ErrInvalidRead.
+	LoadStreams(ctx context.Context, streams []StreamCursor) (map[string][]RecordedEvent, error)
+
 	// StreamVersion returns the stream's current version (0 if none).
 	StreamVersion(ctx context.Context, streamID string) (int64, error)
 
@@ -242,6 +255,9 @@ var (
 	// ErrDuplicateEvent reports an append in which some, but not all,
 	// event ids were already stored.
 	ErrDuplicateEvent = errors.New("eventstore: some event ids already stored")
+	// ErrInvalidRead reports a malformed read (a stream named twice, an
+	// empty stream id).
+	ErrInvalidRead = errors.New("eventstore: invalid read")
 	// ErrNoSnapshot reports that a stream has no snapshot.
 	ErrNoSnapshot = errors.New("eventstore: no snapshot")
 )
@@ -308,6 +324,21 @@ func ValidateAppends(appends []StreamAppend) error {
 				return fmt.Errorf("%w: stream %s: event %s: data is not a JSON object", ErrInvalidAppend, a.StreamID, e.ID)
 			}
 		}
+	}
+	return nil
+}
+
+// ValidateStreamCursors checks the shape of a LoadStreams request.
+func ValidateStreamCursors(streams []StreamCursor) error {
+	seen := make(map[string]bool, len(streams))
+	for _, c := range streams {
+		if c.StreamID == "" {
+			return fmt.Errorf("%w: empty stream id", ErrInvalidRead)
+		}
+		if seen[c.StreamID] {
+			return fmt.Errorf("%w: stream %s named twice", ErrInvalidRead, c.StreamID)
+		}
+		seen[c.StreamID] = true
 	}
 	return nil
 }

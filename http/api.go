@@ -558,11 +558,15 @@ func requireTimes(start, end time.Time) error {
 }
 
 func (a *API) writeBooking(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	if res.View != nil {
+		// The command's own result: what it just wrote, with no second read.
+		respond(w, r, status, res, location, res.View)
+		return nil
+	}
 	m := meta(r)
 	// The caller just wrote it; show it back, even when the caller may
-	// not read it later (a professional booking another resource): the
-	// command committed, so a 404 here would be a lie, and the
-	// idempotency layer would replay it.
+	// not read it later: the command committed, so a 404 here would be a
+	// lie, and the idempotency layer would replay it.
 	m.Actor.Role = domain.RoleAdmin
 	b, err := a.cmd.Booking(r.Context(), m, res.ID)
 	if err != nil {

@@ -314,6 +314,47 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	return out, nil
 }
 
+// LoadStreams returns the events of several streams at once; see
+// eventstore.Store. The streams are read under one lock, so they form a
+// consistent snapshot. Safe for concurrent use.
+func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCursor) (map[string][]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateStreamCursors(streams); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
+	}
+	out := make(map[string][]eventstore.RecordedEvent, len(streams))
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	for _, c := range streams {
+		st := s.streams[c.StreamID]
+		if st == nil {
+			continue
+		}
+		i := sort.Search(len(st.rows), func(i int) bool {
+			return s.log[st.rows[i]-1].ev.StreamVersion > c.AfterVersion
+		})
+		if n := len(st.rows) - i; n > 0 {
+			evs := make([]eventstore.RecordedEvent, 0, n)
+			for _, pos := range st.rows[i:] {
+				evs = append(evs, s.log[pos-1].ev)
+			}
+			out[c.StreamID] = evs
+		}
+	}
+	s.mu.RUnlock()
+	for id, evs := range out {
+		if err := s.prepare(evs); err != nil {
+			return nil, fmt.Errorf("load stream %s: %w", id, err)
+		}
+	}
+	return out, nil
+}
+
 // prepare gives the caller its own copies of the events' byte slices and
 // upcasts them.
 func (s *Store) prepare(evs []eventstore.RecordedEvent) error {

@@ -57,6 +57,39 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	return events, nil
 }
 
+// LoadStreams returns the events of several streams in one query; see
+// eventstore.Store. Safe for concurrent use.
+func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCursor) (map[string][]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateStreamCursors(streams); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]eventstore.RecordedEvent, len(streams))
+	if len(streams) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(streams))
+	after := make([]int64, len(streams))
+	for i, c := range streams {
+		ids[i], after[i] = c.StreamID, c.AfterVersion
+	}
+	const q = `SELECT ` + eventColumns + ` FROM booking_events e
+		JOIN unnest($1::text[], $2::bigint[]) AS w(sid, after_version)
+		  ON e.stream_id = w.sid AND e.stream_version > w.after_version
+		ORDER BY e.stream_id, e.stream_version`
+	rows, err := s.pool.Query(ctx, q, ids, after)
+	if err != nil {
+		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
+	}
+	events, err := s.collectEvents(rows, 16)
+	if err != nil {
+		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
+	}
+	for _, e := range events {
+		out[e.StreamID] = append(out[e.StreamID], e)
+	}
+	return out, nil
+}
+
 // StreamVersion returns the stream's current version, 0 when it has no
 // event. Safe for concurrent use.
 func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {

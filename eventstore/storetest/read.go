@@ -43,6 +43,33 @@ func testLoadAfterVersion(t *testing.T, h Harness) {
 	}
 }
 
+func testLoadStreams(t *testing.T, h Harness) {
+	s := h.New(t)
+	a, b, unknown := streamOf("booking"), streamOf("schedule"), streamOf("booking")
+	inA := events("booking.updated", 4)
+	inB := events("schedule.reserved", 3)
+	mustAppend(t, s, appendTo(a, uuid.New(), eventstore.NoStream, inA...), appendTo(b, uuid.New(), eventstore.NoStream, inB...))
+
+	got, err := s.LoadStreams(t.Context(), []eventstore.StreamCursor{
+		{StreamID: a, AfterVersion: 1}, {StreamID: b}, {StreamID: unknown},
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "a stream without events is absent")
+	require.Equal(t, dataIDs(inA[1:]), ids(got[a]))
+	require.Equal(t, int64(2), got[a][0].StreamVersion)
+	require.Equal(t, dataIDs(inB), ids(got[b]))
+	require.Equal(t, mustLoad(t, s, b), got[b], "the same events as Load")
+
+	got, err = s.LoadStreams(t.Context(), nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	_, err = s.LoadStreams(t.Context(), []eventstore.StreamCursor{{StreamID: a}, {StreamID: a}})
+	require.ErrorIs(t, err, eventstore.ErrInvalidRead)
+	_, err = s.LoadStreams(t.Context(), []eventstore.StreamCursor{{StreamID: ""}})
+	require.ErrorIs(t, err, eventstore.ErrInvalidRead)
+}
+
 func testUnknownStream(t *testing.T, h Harness) {
 	s := h.New(t)
 	mustAppend(t, s, appendTo(streamOf("booking"), uuid.New(), eventstore.NoStream, event("booking.created", `{}`)))

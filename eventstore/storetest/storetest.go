@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"InvalidAppend", testInvalidAppend},
 		{"CancelledContext", testCancelledContext},
 		{"LoadAfterVersion", testLoadAfterVersion},
+		{"LoadStreams", testLoadStreams},
 		{"UnknownStream", testUnknownStream},
 		{"ReadAllOrder", testReadAllOrder},
 		{"ReadAllPaging", testReadAllPaging},
