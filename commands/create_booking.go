@@ -181,12 +181,6 @@ type bucket struct {
 	schedule *domain.Schedule
 }
 
-// loadSchedule loads every bucket the occupied interval touches and merges
-// them into one occupancy.
-func (h *Handlers) loadSchedule(ctx context.Context, resourceID uuid.UUID, occStart, occEnd time.Time) ([]bucket, *domain.Occupancy, error) {
-	return h.loadBuckets(ctx, domain.ScheduleStreams(resourceID, occStart, occEnd))
-}
-
 // loadBuckets loads the named bucket streams and merges them.
 func (h *Handlers) loadBuckets(ctx context.Context, streams []string) ([]bucket, *domain.Occupancy, error) {
 	buckets := make([]bucket, 0, len(streams))
