@@ -27,6 +27,11 @@ type ServerConfig struct {
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes (the
 	// contract's 1 MiB).
 	MaxBodyBytes int64
+	// Metrics, when set, instruments every request and serves GET
+	// /metrics.
+	Metrics *Metrics
+	// Readiness, when set, serves GET /readyz.
+	Readiness *Readiness
 }
 
 // Validate reports every problem of the configuration at once.
@@ -117,9 +122,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	)
 
 	s.public.HandleFunc("/healthz", healthz).Methods(http.MethodGet, http.MethodHead)
-
-	s.handler = requestContext(logger, base, maxBody,
-		accessLog(recoverPanics(limitBody(maxBody, s.router))))
+	if cfg.Readiness != nil {
+		s.public.Handle("/readyz", cfg.Readiness).Methods(http.MethodGet, http.MethodHead)
+	}
+	inner := accessLog(recoverPanics(limitBody(maxBody, s.router)))
+	if cfg.Metrics != nil {
+		s.public.Handle("/metrics", cfg.Metrics.Handler()).Methods(http.MethodGet)
+		inner = cfg.Metrics.instrument(inner)
+	}
+	s.handler = requestContext(logger, base, maxBody, inner)
 	return s, nil
 }
 
@@ -133,6 +144,11 @@ func (s *Server) Authenticated() *mux.Router { return s.authenticated }
 // Tenant returns the group of tenant-scoped routes; handlers find the
 // caller with PrincipalFrom and the tenant with TenantFrom.
 func (s *Server) Tenant() *mux.Router { return s.tenant }
+
+// Walk walks every route registered so far, in the order they are tried,
+// as mux.Router.Walk does (tests use it to compare the routes with the
+// OpenAPI document).
+func (s *Server) Walk(fn mux.WalkFunc) error { return s.router.Walk(fn) }
 
 // Handler returns the whole API as one handler, for an http.Server or
 // httptest. Routes registered after the call are served too.
