@@ -1,0 +1,182 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/bookingengine/booking/domain"
+	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/queries"
+)
+
+// Memory is the in-memory catalog read model of the embedded mode. It
+// implements projections.Projection, queries.PolicyReadModel and
+// queries.UserLinks. Safe for concurrent use.
+type Memory struct {
+	mu         sync.RWMutex
+	tenants    map[uuid.UUID]*tenantRow
+	categories map[uuid.UUID]*categoryRow
+	resources  map[uuid.UUID]*resourceRow
+	users      map[uuid.UUID]*userRow
+	cp         projections.MemoryCheckpoint
+}
+
+var (
+	_ projections.Projection  = (*Memory)(nil)
+	_ queries.PolicyReadModel = (*Memory)(nil)
+	_ queries.UserLinks       = (*Memory)(nil)
+)
+
+// NewMemory returns an empty read model.
+func NewMemory() *Memory {
+	m := &Memory{}
+	m.clear()
+	return m
+}
+
+func (m *Memory) clear() {
+	m.tenants = map[uuid.UUID]*tenantRow{}
+	m.categories = map[uuid.UUID]*categoryRow{}
+	m.resources = map[uuid.UUID]*resourceRow{}
+	m.users = map[uuid.UUID]*userRow{}
+}
+
+// Name returns Name.
+func (m *Memory) Name() string { return Name }
+
+// Categories returns the categories the projection reads.
+func (m *Memory) Categories() []string { return categories }
+
+// staged returns the working copy of a row: the staged one, else a copy
+// of the stored one, else a new one.
+func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
+	if r := work[id]; r != nil {
+		return r
+	}
+	r := new(T)
+	if old := stored[id]; old != nil {
+		*r = *old
+	}
+	work[id] = r
+	return r
+}
+
+// Apply folds the batch in atomically with its checkpoint.
+func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.cp.Check(b); err != nil {
+		return err
+	}
+	var (
+		tenants   = map[uuid.UUID]*tenantRow{}
+		cats      = map[uuid.UUID]*categoryRow{}
+		resources = map[uuid.UUID]*resourceRow{}
+		users     = map[uuid.UUID]*userRow{}
+		err       error
+	)
+	for _, e := range b.Events {
+		switch k, id := streamKind(e.StreamID); k {
+		case kindTenant:
+			_, err = foldTenant(staged(tenants, m.tenants, id), e)
+		case kindCategory:
+			_, err = foldCategory(staged(cats, m.categories, id), e)
+		case kindResource:
+			_, err = foldResource(staged(resources, m.resources, id), e)
+		case kindUser:
+			_, err = foldUser(staged(users, m.users, id), e)
+		}
+		if err != nil {
+			return fmt.Errorf("projection %s: %w", Name, err)
+		}
+	}
+	commit(m.tenants, tenants, func(r *tenantRow) int64 { return r.Version })
+	commit(m.categories, cats, func(r *categoryRow) int64 { return r.Version })
+	commit(m.resources, resources, func(r *resourceRow) int64 { return r.Version })
+	commit(m.users, users, func(r *userRow) int64 { return r.Version })
+	m.cp.Commit(b)
+	return nil
+}
+
+func commit[T any](stored, work map[uuid.UUID]*T, version func(*T) int64) {
+	for id, r := range work {
+		if version(r) > 0 {
+			stored[id] = r
+		}
+	}
+}
+
+// Checkpoint returns the cursor of the last event applied from the store.
+func (m *Memory) Checkpoint(context.Context) (projections.Cursor, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Cursor(), nil
+}
+
+// Reset empties the read model.
+func (m *Memory) Reset(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clear()
+	m.cp.Reset()
+	return nil
+}
+
+// Changed returns a channel closed at the next Apply or Reset.
+func (m *Memory) Changed() <-chan struct{} { return m.cp.Changed() }
+
+// ResourcePolicy returns the policy of one resource of the tenant, or
+// domain.ErrNotFound.
+func (m *Memory) ResourcePolicy(_ context.Context, tenantID, resourceID uuid.UUID) (domain.Policy, error) {
+	m.mu.RLock()
+	r, t := m.resources[resourceID], m.tenants[tenantID]
+	m.mu.RUnlock()
+	if r == nil || t == nil || r.TenantID != tenantID {
+		return domain.Policy{}, fmt.Errorf("resource %s: %w", resourceID, domain.ErrNotFound)
+	}
+	return policy(t, r)
+}
+
+// CategoryPolicies returns the policies of the category's active
+// resources ordered by resource id, or domain.ErrNotFound for a category
+// the tenant does not have.
+func (m *Memory) CategoryPolicies(_ context.Context, tenantID, categoryID uuid.UUID) ([]queries.CategoryPolicy, error) {
+	m.mu.RLock()
+	c, t := m.categories[categoryID], m.tenants[tenantID]
+	var rs []*resourceRow
+	for _, r := range m.resources {
+		if r.TenantID == tenantID && r.CategoryID == categoryID && r.Active {
+			rs = append(rs, r)
+		}
+	}
+	m.mu.RUnlock()
+	if c == nil || t == nil || c.TenantID != tenantID {
+		return nil, fmt.Errorf("resource category %s: %w", categoryID, domain.ErrNotFound)
+	}
+	slices.SortFunc(rs, func(a, b *resourceRow) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	out := make([]queries.CategoryPolicy, 0, len(rs))
+	for _, r := range rs {
+		p, err := categoryPolicy(t, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// LinkedResource returns the resource the user is linked to.
+func (m *Memory) LinkedResource(_ context.Context, tenantID, userID uuid.UUID) (uuid.UUID, bool, error) {
+	m.mu.RLock()
+	u := m.users[userID]
+	m.mu.RUnlock()
+	if u == nil || u.TenantID != tenantID || u.ResourceID == uuid.Nil {
+		return uuid.Nil, false, nil
+	}
+	return u.ResourceID, true, nil
+}

@@ -1,0 +1,255 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// RunnerConfig tunes a Runner. The zero value takes the defaults.
+type RunnerConfig struct {
+	// BatchSize is how many events one ReadAll and one Apply take at most.
+	// Default 1000.
+	BatchSize int
+	// RetryDelay is how long Run waits after a failed read or apply before
+	// trying again. Default 1s.
+	RetryDelay time.Duration
+	// Logger receives failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of RunnerConfig.
+const (
+	DefaultBatchSize  = 1000
+	DefaultRetryDelay = time.Second
+)
+
+func (c RunnerConfig) withDefaults() RunnerConfig {
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Runner keeps one projection current by tailing a Source from the
+// projection's checkpoint. Several Runners of the same projection, in one
+// process or several, are safe: each batch is applied at most once, the
+// others get ErrCheckpointMoved and re-read the checkpoint.
+type Runner struct {
+	src Source
+	p   Projection
+	cfg RunnerConfig
+}
+
+// NewRunner returns a Runner that feeds p from src.
+func NewRunner(src Source, p Projection, cfg RunnerConfig) *Runner {
+	return &Runner{src: src, p: p, cfg: cfg.withDefaults()}
+}
+
+// Run tails the source until ctx ends and then returns nil. A failed read
+// or apply is logged and retried after RetryDelay, from the stored
+// checkpoint, so a poison event stalls the projection (loudly) rather than
+// being skipped.
+func (r *Runner) Run(ctx context.Context) error {
+	log := r.cfg.Logger.With(slog.String("projection", r.p.Name()))
+	cur, err := r.p.Checkpoint(ctx)
+	for err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.ErrorContext(ctx, "read checkpoint", slog.Any("error", err))
+		sleep(ctx, r.cfg.RetryDelay)
+		cur, err = r.p.Checkpoint(ctx)
+	}
+	for ctx.Err() == nil {
+		next, n, err := r.step(ctx, cur)
+		switch {
+		case err == nil && n == 0:
+			r.src.Wait(ctx, cur, r.p.Categories())
+		case err == nil:
+			cur = next
+		case ctx.Err() != nil:
+			return nil
+		default:
+			if !errors.Is(err, ErrCheckpointMoved) {
+				log.ErrorContext(ctx, "apply", slog.String("after", cur.String()), slog.Any("error", err))
+				sleep(ctx, r.cfg.RetryDelay)
+			}
+			if c, cerr := r.p.Checkpoint(ctx); cerr == nil {
+				cur = c
+			}
+		}
+	}
+	return nil
+}
+
+// CatchUp returns once the projection has applied every event of its
+// categories that had committed when CatchUp was called, reading and
+// applying them itself (alongside any other runner of the projection). It
+// returns how many events it read itself, and stops at the first error or
+// when ctx ends.
+func (r *Runner) CatchUp(ctx context.Context) (int, error) {
+	cur, err := r.p.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	target, ok, err := r.src.Target(ctx, cur, r.p.Categories(), math.MaxInt64)
+	if err != nil || !ok {
+		return 0, err
+	}
+	total := 0
+	for cur.Before(target) {
+		next, n, err := r.step(ctx, cur)
+		switch {
+		case errors.Is(err, ErrCheckpointMoved):
+		case err != nil:
+			return total, err
+		case n > 0:
+			total += n
+			cur = next
+			continue
+		default:
+			// Not readable yet: a transaction elsewhere holds the read-all
+			// watermark back.
+			r.src.Wait(ctx, cur, r.p.Categories())
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+		}
+		if cur, err = r.p.Checkpoint(ctx); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// step reads and applies one batch after cur.
+func (r *Runner) step(ctx context.Context, cur Cursor) (Cursor, int, error) {
+	evs, err := r.src.ReadAll(ctx, cur, r.p.Categories(), r.cfg.BatchSize)
+	if err != nil {
+		return cur, 0, fmt.Errorf("projection %s: read after %s: %w", r.p.Name(), cur, err)
+	}
+	if len(evs) == 0 {
+		return cur, 0, nil
+	}
+	b := Batch{Events: evs, From: cur, To: CursorOf(evs[len(evs)-1])}
+	if err := r.p.Apply(ctx, b); err != nil {
+		return cur, 0, fmt.Errorf("projection %s: apply %d events after %s: %w", r.p.Name(), len(evs), cur, err)
+	}
+	return b.To, len(evs), nil
+}
+
+// RebuildStats reports a rebuild.
+type RebuildStats struct {
+	// Events is how many events were read (and applied or skipped).
+	Events int64
+	// Duration is the wall time from the reset to the last apply and, for
+	// a BulkLoader, to the end of its index build.
+	Duration time.Duration
+	// IndexBuild is the part of Duration a BulkLoader spent building its
+	// indexes at the end.
+	IndexBuild time.Duration
+	// Checkpoint is the cursor the projection stands at afterwards.
+	Checkpoint Cursor
+}
+
+// Rebuild empties p (Reset) and replays every event of its categories from
+// the first one, reading the next batch while the previous one is applied;
+// a BulkLoader loads without its secondary indexes and builds them at the
+// end, which Duration includes. It stops when the source has nothing more
+// to deliver (a transaction elsewhere may hold back events that have
+// committed: Runner.CatchUp, or a running Runner, applies them from the
+// checkpoint). Queries see a partial read model while it runs. batchSize
+// <= 0 means DefaultBatchSize; larger batches rebuild faster.
+func Rebuild(ctx context.Context, src Source, p Projection, batchSize int) (stats RebuildStats, err error) {
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+	start := time.Now()
+	if err := p.Reset(ctx); err != nil {
+		return RebuildStats{}, fmt.Errorf("rebuild %s: reset: %w", p.Name(), err)
+	}
+	if bl, ok := p.(BulkLoader); ok {
+		if err := bl.BeginBulk(ctx); err != nil {
+			return RebuildStats{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		}
+		defer func() {
+			// Restore the indexes even when ctx ended.
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
+			defer cancel()
+			built := time.Now()
+			if eerr := bl.EndBulk(ectx); eerr != nil && err == nil {
+				err = fmt.Errorf("rebuild %s: %w", p.Name(), eerr)
+			}
+			stats.IndexBuild = time.Since(built)
+			stats.Duration = time.Since(start)
+		}()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type read struct {
+		b   Batch
+		err error
+	}
+	batches := make(chan read, 2)
+	go func() {
+		defer close(batches)
+		var cur Cursor
+		for {
+			evs, err := src.ReadAll(ctx, cur, p.Categories(), batchSize)
+			if err != nil {
+				select {
+				case batches <- read{err: err}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			if len(evs) == 0 {
+				return
+			}
+			b := Batch{Events: evs, From: cur, To: CursorOf(evs[len(evs)-1])}
+			select {
+			case batches <- read{b: b}:
+			case <-ctx.Done():
+				return
+			}
+			if len(evs) < batchSize {
+				return
+			}
+			cur = b.To
+		}
+	}()
+	for r := range batches {
+		if r.err != nil {
+			return stats, fmt.Errorf("rebuild %s: read after %s: %w", p.Name(), stats.Checkpoint, r.err)
+		}
+		if err := p.Apply(ctx, r.b); err != nil {
+			return stats, fmt.Errorf("rebuild %s: apply after %s: %w", p.Name(), r.b.From, err)
+		}
+		stats.Events += int64(len(r.b.Events))
+		stats.Checkpoint = r.b.To
+	}
+	if err := ctx.Err(); err != nil {
+		return stats, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	stats.Duration = time.Since(start)
+	return stats, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
