@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/eventstore"
@@ -12,10 +11,14 @@ import (
 )
 
 // ChangeBookingStatus moves a booking along its lifecycle.
+// Scope applies to cancelling an occurrence of a series: "" or occurrence
+// cancels this booking only, following this one and every later
+// occurrence, all every occurrence that has not started.
 type ChangeBookingStatus struct {
 	BookingID       uuid.UUID
 	To              domain.Status
 	Reason          string
+	Scope           domain.Scope
 	ExpectedVersion *int64
 }
 
@@ -32,16 +35,30 @@ var BookingAction = map[string]domain.Status{
 
 // ChangeBookingStatus runs confirm, reject, check-in, complete, no-show and
 // cancel. Rejecting or cancelling frees the booking's slot in the same
-// append (and its count in the client's day). Clients may only cancel their
+// append (and its count in the client's day), and promotes the first
+// waiting entry of the resource's waitlist that fits the freed time in that
+// same append. A cancellation with scope following or all cancels the
+// series' occurrences it names, all or none, and records the scope. Clients may only cancel their
 // own bookings; professionals act on the bookings of their linked resource;
 // admins and managers on every booking of the tenant.
 //
 // Errors: domain.ErrNotFound (also for a booking the caller may not see),
 // domain.ErrForbidden, *domain.TransitionError,
-// domain.ErrCancellationDeadlinePassed, *VersionMismatchError.
+// domain.ErrCancellationDeadlinePassed, *VersionMismatchError,
+// *domain.ValidationError for a scope on another action or an unknown one,
+// *domain.SeriesError for a series cancellation that fails on some
+// occurrence.
 func (h *Handlers) ChangeBookingStatus(ctx context.Context, meta Meta, cmd ChangeBookingStatus) (Result, error) {
+	if !cmd.Scope.Valid() || (cmd.Scope != "" && cmd.To != domain.StatusCancelled) {
+		var v domain.ValidationError
+		v.Addf("scope", domain.FieldInvalid, "applies to cancel and reschedule only, as occurrence, following or all; got %q", cmd.Scope)
+		return Result{}, v.Err()
+	}
 	stream := domain.BookingStream(cmd.BookingID)
 	return h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
+		if cmd.Scope == domain.ScopeFollowing || cmd.Scope == domain.ScopeAll {
+			return h.cancelSeriesOnce(ctx, meta, cmd)
+		}
 		return h.changeStatusOnce(ctx, meta, cmd)
 	})
 }
@@ -59,6 +76,12 @@ func (h *Handlers) changeStatusOnce(ctx context.Context, meta Meta, cmd ChangeBo
 	}
 	wasActive := b.IsActive()
 	now := h.Now()
+	var p domain.Policy
+	if cmd.To == domain.StatusCancelled || cmd.To == domain.StatusRejected {
+		if p, err = h.policy(ctx, meta.TenantID, b.ResourceID()); err != nil {
+			return Result{}, err
+		}
+	}
 	switch cmd.To {
 	case domain.StatusConfirmed:
 		err = b.Confirm(meta.Actor, cmd.Reason, now)
@@ -71,30 +94,31 @@ func (h *Handlers) changeStatusOnce(ctx context.Context, meta Meta, cmd ChangeBo
 	case domain.StatusNoShow:
 		err = b.NoShow(meta.Actor, cmd.Reason, now)
 	case domain.StatusCancelled:
-		var p domain.Policy
-		p, err = h.policy(ctx, meta.TenantID, b.ResourceID())
-		if err == nil {
-			err = b.Cancel(meta.Actor, cmd.Reason, p, now)
-		}
+		err = b.CancelScoped(meta.Actor, cmd.Reason, cmd.Scope, p, now)
 	default:
 		err = &domain.TransitionError{From: b.Status(), To: cmd.To}
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	bt := &batch{meta: meta}
+	ws := newWorkset(h)
 	bookingStream := domain.BookingStream(b.ID())
-	if err := bt.add(bookingStream, b); err != nil {
-		return Result{}, err
-	}
+	ws.track(bookingStream, b)
 	if wasActive && !b.IsActive() && (cmd.To == domain.StatusCancelled || cmd.To == domain.StatusRejected) {
 		occStart, occEnd := b.OccupiedInterval()
-		if err := h.release(ctx, bt, b.ID(), b.ResourceID(), occStart, occEnd); err != nil {
+		if err := ws.release(ctx, b.ID(), b.ResourceID(), occStart, occEnd); err != nil {
 			return Result{}, err
 		}
-		if err := h.releaseClientDay(ctx, bt, meta.TenantID, b, b.LocalDate()); err != nil {
+		if err := ws.uncountBooking(ctx, meta.TenantID, b, b.LocalDate()); err != nil {
 			return Result{}, err
 		}
+		if err := h.promoteWaitlist(ctx, ws, p, []domain.Interval{{Start: occStart, End: occEnd}}, now); err != nil {
+			return Result{}, err
+		}
+	}
+	bt := &batch{meta: meta}
+	if err := ws.addTo(bt); err != nil {
+		return Result{}, err
 	}
 	res, err := h.commit(ctx, bt)
 	if err != nil {
@@ -110,41 +134,6 @@ func bookingStreamMismatch(err error, stream string) error {
 		return asVersionMismatch(err)
 	}
 	return err
-}
-
-// release frees the booking's reservation in every bucket of the occupied
-// interval [occStart, occEnd) and queues those buckets.
-func (h *Handlers) release(ctx context.Context, bt *batch, bookingID, resourceID uuid.UUID, occStart, occEnd time.Time) error {
-	for _, s := range domain.ScheduleStreams(resourceID, occStart, occEnd) {
-		sch := domain.NewSchedule()
-		if err := h.loadMaybe(ctx, s, sch); err != nil {
-			return err
-		}
-		if err := sch.Release(bookingID); err != nil {
-			return err
-		}
-		if err := bt.add(s, sch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// releaseClientDay removes the booking from its client's day counter, when
-// that counter exists (the tenant may have had no limit at booking time).
-func (h *Handlers) releaseClientDay(ctx context.Context, bt *batch, tenantID uuid.UUID, b *domain.Booking, localDate string) error {
-	stream := domain.ClientDayStream(tenantID, b.ClientID(), localDate)
-	day := domain.NewClientDay()
-	if err := h.loadMaybe(ctx, stream, day); err != nil {
-		return err
-	}
-	if day.Version() == 0 {
-		return nil
-	}
-	if err := day.Release(b.ID()); err != nil {
-		return err
-	}
-	return bt.add(stream, day)
 }
 
 // versionConflict unwraps a store version conflict.

@@ -11,9 +11,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// CreateBooking books seats of a resource for a client.
+// CreateBooking books seats of a resource for a client. HoldID, when set,
+// names a hold whose time the booking takes over in the same append.
 type CreateBooking struct {
 	Request domain.BookingRequest
+	HoldID  uuid.UUID
 }
 
 // CreateBooking runs the command: it loads the tenant's policy, the
@@ -28,40 +30,23 @@ type CreateBooking struct {
 // depends on the bookings of the touched days, never on the resource's
 // whole history.
 //
-// Errors: *domain.ValidationError, domain.ErrNotFound (resource or client of
-// another tenant), domain.ErrForbidden, every rule error of the policy,
-// *domain.ConflictError, domain.ErrClientDailyLimit.
+// With HoldID the hold is consumed atomically: hold.released (reason
+// consumed) on the hold stream, its reservation released and the
+// booking's taken in the same bucket appends, so the hold's seats never
+// count against the booking that replaces it.
+//
+// Errors: *domain.ValidationError (also for an unknown hold, or a booking
+// that does not fit inside the hold), domain.ErrNotFound (resource or
+// client of another tenant), domain.ErrForbidden, every rule error of the
+// policy, *domain.ConflictError, domain.ErrClientDailyLimit,
+// domain.ErrInvalidTransition for a hold that is no longer active or has
+// expired.
 func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooking) (Result, error) {
-	req := cmd.Request
-	if req.ResourceID == uuid.Nil {
-		v := &domain.ValidationError{}
-		v.Add("resource_id", "required", "is required")
-		return Result{}, v
+	req, err := h.authorizeBooking(ctx, meta, cmd.Request)
+	if err != nil {
+		return Result{}, err
 	}
-	switch meta.Actor.Role {
-	case domain.RoleClient:
-		if req.ClientID == uuid.Nil {
-			if id, err := uuid.Parse(meta.Actor.ID); err == nil {
-				req.ClientID = id
-			}
-		}
-		if req.ClientID.String() != meta.Actor.ID {
-			return Result{}, fmt.Errorf("a client books only for itself: %w", domain.ErrForbidden)
-		}
-	case domain.RoleProfessional:
-		// A professional books on the resource that represents them, for
-		// any client; the tenant's staff book on every resource.
-		linked, err := h.linkedTo(ctx, meta, req.ResourceID)
-		if err != nil {
-			return Result{}, err
-		}
-		if !linked {
-			return Result{}, fmt.Errorf("a professional books only on its own resource: %w", domain.ErrForbidden)
-		}
-	case domain.RoleAdmin, domain.RoleManager, domain.RolePlatformAdmin:
-	default:
-		return Result{}, fmt.Errorf("create booking: %w", domain.ErrForbidden)
-	}
+	req.HoldID = cmd.HoldID
 	id := DeriveID(meta, "booking")
 	stream := domain.BookingStream(id)
 	res, err := h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
@@ -77,11 +62,46 @@ func (h *Handlers) CreateBooking(ctx context.Context, meta Meta, cmd CreateBooki
 	return res, err
 }
 
+// authorizeBooking checks that the actor may book req and fills the client
+// of a client booking for itself.
+func (h *Handlers) authorizeBooking(ctx context.Context, meta Meta, req domain.BookingRequest) (domain.BookingRequest, error) {
+	if req.ResourceID == uuid.Nil {
+		v := &domain.ValidationError{}
+		v.Add("resource_id", "required", "is required")
+		return req, v
+	}
+	switch meta.Actor.Role {
+	case domain.RoleClient:
+		if req.ClientID == uuid.Nil {
+			if id, err := uuid.Parse(meta.Actor.ID); err == nil {
+				req.ClientID = id
+			}
+		}
+		if req.ClientID.String() != meta.Actor.ID {
+			return req, fmt.Errorf("a client books only for itself: %w", domain.ErrForbidden)
+		}
+	case domain.RoleProfessional:
+		// A professional books on the resource that represents them, for
+		// any client; the tenant's staff book on every resource.
+		linked, err := h.linkedTo(ctx, meta, req.ResourceID)
+		if err != nil {
+			return req, err
+		}
+		if !linked {
+			return req, fmt.Errorf("a professional books only on its own resource: %w", domain.ErrForbidden)
+		}
+	case domain.RoleAdmin, domain.RoleManager, domain.RolePlatformAdmin:
+	default:
+		return req, fmt.Errorf("create booking: %w", domain.ErrForbidden)
+	}
+	return req, nil
+}
+
 func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUID, req domain.BookingRequest) (Result, error) {
-	// One round trip loads the tenant, the resource, the client and the
-	// schedule buckets a day either side of the request, which cover the
-	// occupied interval unless the buffers exceed a day.
-	t, r, client := &domain.Tenant{}, &domain.Resource{}, &domain.User{}
+	// One round trip loads the tenant, the resource, the client, the hold
+	// and the schedule buckets a day either side of the request, which
+	// cover the occupied interval unless the buffers exceed a day.
+	t, r, client, hold := &domain.Tenant{}, &domain.Resource{}, &domain.User{}, &domain.Hold{}
 	loads := map[string]aggregate{
 		domain.TenantStream(meta.TenantID):    t,
 		domain.ResourceStream(req.ResourceID): r,
@@ -89,11 +109,15 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	if req.ClientID != uuid.Nil {
 		loads[domain.UserStream(req.ClientID)] = client
 	}
+	if req.HoldID != uuid.Nil {
+		loads[domain.HoldStream(req.HoldID)] = hold
+	}
+	ws := newWorkset(h)
 	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-24*time.Hour), req.End.Add(24*time.Hour))
-	schedules := make(map[string]*domain.Schedule, len(speculative))
 	for _, s := range speculative {
-		schedules[s] = domain.NewSchedule()
-		loads[s] = schedules[s]
+		sch := domain.NewSchedule()
+		loads[s] = sch
+		ws.track(s, sch)
 	}
 	if err := h.loadAll(ctx, loads); err != nil {
 		return Result{}, err
@@ -108,13 +132,26 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	if req.ClientID != uuid.Nil && (client.Version() == 0 || client.TenantID() != meta.TenantID) {
 		v.Add("client_id", "not_found", "no such user")
 	}
+	if req.HoldID != uuid.Nil && (hold.Version() == 0 || hold.TenantID() != meta.TenantID) {
+		v.Add("hold_id", "not_found", "no such hold")
+	}
 	if err := v.Err(); err != nil {
 		return Result{}, err
 	}
 	p := domain.NewPolicy(t, r)
 	now := h.Now()
+	if req.HoldID != uuid.Nil {
+		if err := hold.Consume(id, req, meta.Actor, now); err != nil {
+			return Result{}, err
+		}
+		holdStart, holdEnd := hold.OccupiedInterval()
+		if err := ws.release(ctx, hold.ID(), hold.ResourceID(), holdStart, holdEnd); err != nil {
+			return Result{}, err
+		}
+		ws.track(domain.HoldStream(hold.ID()), hold)
+	}
 	occStart, occEnd := p.Occupied(req.Start, req.End)
-	buckets, occ, err := h.pickBuckets(ctx, schedules, domain.ScheduleStreams(req.ResourceID, occStart, occEnd))
+	_, occ, err := ws.occupancy(ctx, req.ResourceID, occStart, occEnd)
 	if err != nil {
 		return Result{}, err
 	}
@@ -122,28 +159,16 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	if err != nil {
 		return Result{}, err
 	}
+	ws.track(domain.BookingStream(id), b)
+	if err := ws.reserve(ctx, id, b.ResourceID(), b.Start(), b.End(), occStart, occEnd, b.Seats()); err != nil {
+		return Result{}, err
+	}
+	if err := ws.countBooking(ctx, meta.TenantID, b, p.Settings().MaxBookingsPerClientPerDay); err != nil {
+		return Result{}, err
+	}
 	bt := &batch{meta: meta}
-	if err := bt.addExpect(domain.BookingStream(id), eventstore.NoStream, b.Changes()); err != nil {
+	if err := ws.addTo(bt); err != nil {
 		return Result{}, err
-	}
-	if err := h.reserve(bt, buckets, b); err != nil {
-		return Result{}, err
-	}
-	if err := addBuckets(bt, buckets); err != nil {
-		return Result{}, err
-	}
-	if limit := p.Settings().MaxBookingsPerClientPerDay; limit > 0 {
-		stream := domain.ClientDayStream(meta.TenantID, b.ClientID(), b.LocalDate())
-		day := domain.NewClientDay()
-		if err := h.loadMaybe(ctx, stream, day); err != nil {
-			return Result{}, err
-		}
-		if err := day.Count(id, limit); err != nil {
-			return Result{}, err
-		}
-		if err := bt.add(stream, day); err != nil {
-			return Result{}, err
-		}
 	}
 	res, err := h.commit(ctx, bt)
 	if err != nil {
@@ -152,70 +177,10 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	return Result{ID: id, Version: b.Version(), Position: res.LastPosition, View: b.View()}, nil
 }
 
-// pickBuckets returns the buckets named by streams from those already
-// loaded, loading the ones that are missing (very long buffers), and
-// merges them.
-func (h *Handlers) pickBuckets(ctx context.Context, loaded map[string]*domain.Schedule, streams []string) ([]bucket, *domain.Occupancy, error) {
-	missing := map[string]aggregate{}
-	for _, s := range streams {
-		if _, ok := loaded[s]; !ok {
-			loaded[s] = domain.NewSchedule()
-			missing[s] = loaded[s]
-		}
-	}
-	if err := h.loadAll(ctx, missing); err != nil {
-		return nil, nil, err
-	}
-	buckets := make([]bucket, 0, len(streams))
-	schedules := make([]*domain.Schedule, 0, len(streams))
-	for _, s := range streams {
-		buckets = append(buckets, bucket{stream: s, schedule: loaded[s]})
-		schedules = append(schedules, loaded[s])
-	}
-	return buckets, domain.NewOccupancy(schedules...), nil
-}
-
 // bucket is one loaded schedule bucket stream.
 type bucket struct {
 	stream   string
 	schedule *domain.Schedule
-}
-
-// loadBuckets loads the named bucket streams and merges them.
-func (h *Handlers) loadBuckets(ctx context.Context, streams []string) ([]bucket, *domain.Occupancy, error) {
-	buckets := make([]bucket, 0, len(streams))
-	schedules := make([]*domain.Schedule, 0, len(streams))
-	for _, s := range streams {
-		sch := domain.NewSchedule()
-		if err := h.loadMaybe(ctx, s, sch); err != nil {
-			return nil, nil, err
-		}
-		buckets = append(buckets, bucket{stream: s, schedule: sch})
-		schedules = append(schedules, sch)
-	}
-	return buckets, domain.NewOccupancy(schedules...), nil
-}
-
-// reserve records the booking's occupied interval in every bucket and
-// queues the buckets with the versions they were loaded at.
-func (h *Handlers) reserve(bt *batch, buckets []bucket, b *domain.Booking) error {
-	occStart, occEnd := b.OccupiedInterval()
-	for _, bk := range buckets {
-		if err := bk.schedule.Reserve(b.ID(), b.ResourceID(), b.Start(), b.End(), occStart, occEnd, b.Seats()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addBuckets queues the changes of every bucket, once per stream.
-func addBuckets(bt *batch, buckets []bucket) error {
-	for _, bk := range buckets {
-		if err := bt.add(bk.stream, bk.schedule); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // linkedTo reports whether the acting user is linked to the resource.

@@ -10,23 +10,46 @@ import (
 )
 
 // RescheduleBooking moves a pending or confirmed booking to a new time.
+// Scope applies to an occurrence of a series: "" or occurrence moves this
+// booking only; following and all move the series' occurrences by the same
+// wall-clock offset (see RescheduleBooking).
 type RescheduleBooking struct {
 	BookingID       uuid.UUID
 	Start, End      time.Time
 	Reason          string
+	Scope           domain.Scope
 	ExpectedVersion *int64
 }
 
 // RescheduleBooking runs the command: the new time passes the same policy
 // and capacity check as a new booking (ignoring the booking itself), and the
 // old reservation is released and the new one taken in one append across
-// every bucket either interval touches.
+// every bucket either interval touches. The first waiting entry of the
+// resource's waitlist that fits the freed time is promoted in the same
+// append.
+//
+// With scope following or all on an occurrence of a series, every
+// occurrence from this one on (following) or every one that has not
+// started (all) moves by the offset between the booking's old and new
+// local wall-clock start, and takes the new duration; all of them are
+// checked and appended at once, or none. Following splits the series: the
+// moved occurrences form a new series linked to the old one.
 //
 // Errors: as CreateBooking, plus *domain.TransitionError,
-// domain.ErrCancellationDeadlinePassed and *VersionMismatchError.
+// domain.ErrCancellationDeadlinePassed, *VersionMismatchError and, for a
+// series edit, *domain.SeriesError listing every occurrence that cannot
+// move.
 func (h *Handlers) RescheduleBooking(ctx context.Context, meta Meta, cmd RescheduleBooking) (Result, error) {
+	if !cmd.Scope.Valid() {
+		var v domain.ValidationError
+		v.Addf("scope", domain.FieldInvalid, "must be occurrence, following or all, got %q", cmd.Scope)
+		return Result{}, v.Err()
+	}
 	stream := domain.BookingStream(cmd.BookingID)
 	return h.retry(ctx, func(s string) bool { return s != stream }, func() (Result, error) {
+		if cmd.Scope == domain.ScopeFollowing || cmd.Scope == domain.ScopeAll {
+			return h.rescheduleSeriesOnce(ctx, meta, cmd)
+		}
 		return h.rescheduleOnce(ctx, meta, cmd)
 	})
 }
@@ -54,55 +77,29 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 			streams = append(streams, s)
 		}
 	}
-	buckets, occ, err := h.loadBuckets(ctx, streams)
+	ws := newWorkset(h)
+	bookingStream := domain.BookingStream(b.ID())
+	ws.track(bookingStream, b)
+	_, occ, err := ws.buckets(ctx, streams)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := b.Reschedule(cmd.Start, cmd.End, cmd.Reason, p, occ, meta.Actor, h.Now()); err != nil {
+	now := h.Now()
+	if err := b.RescheduleIn(cmd.Start, cmd.End, cmd.Reason, domain.SeriesMove{Scope: cmd.Scope}, p, occ, meta.Actor, now); err != nil {
 		return Result{}, err
 	}
 	if len(b.Changes()) == 0 {
 		return Result{ID: b.ID(), Version: b.Version(), View: b.View()}, nil
 	}
-	for _, bk := range buckets {
-		if err := bk.schedule.Release(b.ID()); err != nil {
-			return Result{}, err
-		}
+	if err := h.moveReservation(ctx, ws, meta.TenantID, b, p, oldStart, oldEnd, oldDate); err != nil {
+		return Result{}, err
 	}
-	movedStart, movedEnd := b.OccupiedInterval()
-	for _, bk := range buckets {
-		if !touches(bk.stream, b.ResourceID(), movedStart, movedEnd) {
-			continue
-		}
-		if err := bk.schedule.Reserve(b.ID(), b.ResourceID(), b.Start(), b.End(), movedStart, movedEnd, b.Seats()); err != nil {
-			return Result{}, err
-		}
+	if err := h.promoteWaitlist(ctx, ws, p, []domain.Interval{{Start: oldStart, End: oldEnd}}, now); err != nil {
+		return Result{}, err
 	}
 	bt := &batch{meta: meta}
-	bookingStream := domain.BookingStream(b.ID())
-	if err := bt.add(bookingStream, b); err != nil {
+	if err := ws.addTo(bt); err != nil {
 		return Result{}, err
-	}
-	if err := addBuckets(bt, buckets); err != nil {
-		return Result{}, err
-	}
-	if newDate := b.LocalDate(); newDate != oldDate {
-		if err := h.releaseClientDay(ctx, bt, meta.TenantID, b, oldDate); err != nil {
-			return Result{}, err
-		}
-		if limit := p.Settings().MaxBookingsPerClientPerDay; limit > 0 {
-			stream := domain.ClientDayStream(meta.TenantID, b.ClientID(), newDate)
-			day := domain.NewClientDay()
-			if err := h.loadMaybe(ctx, stream, day); err != nil {
-				return Result{}, err
-			}
-			if err := day.Count(b.ID(), limit); err != nil {
-				return Result{}, err
-			}
-			if err := bt.add(stream, day); err != nil {
-				return Result{}, err
-			}
-		}
 	}
 	res, err := h.commit(ctx, bt)
 	if err != nil {
@@ -111,13 +108,22 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 	return Result{ID: b.ID(), Version: b.Version(), Position: res.LastPosition, View: b.View()}, nil
 }
 
-// touches reports whether the bucket stream is one of those the interval
-// touches.
-func touches(stream string, resourceID uuid.UUID, start, end time.Time) bool {
-	for _, s := range domain.ScheduleStreams(resourceID, start, end) {
-		if s == stream {
-			return true
-		}
+// moveReservation releases a rescheduled booking's old occupied interval
+// [oldStart, oldEnd), reserves its new one, and moves its count to its new
+// local date when that changed.
+func (h *Handlers) moveReservation(ctx context.Context, ws *workset, tenantID uuid.UUID, b *domain.Booking, p domain.Policy, oldStart, oldEnd time.Time, oldDate string) error {
+	if err := ws.release(ctx, b.ID(), b.ResourceID(), oldStart, oldEnd); err != nil {
+		return err
 	}
-	return false
+	movedStart, movedEnd := b.OccupiedInterval()
+	if err := ws.reserve(ctx, b.ID(), b.ResourceID(), b.Start(), b.End(), movedStart, movedEnd, b.Seats()); err != nil {
+		return err
+	}
+	if b.LocalDate() == oldDate {
+		return nil
+	}
+	if err := ws.uncountBooking(ctx, tenantID, b, oldDate); err != nil {
+		return err
+	}
+	return ws.countBooking(ctx, tenantID, b, p.Settings().MaxBookingsPerClientPerDay)
 }

@@ -19,6 +19,23 @@ type BookingRequest struct {
 	Title      string         `json:"title"`
 	Notes      string         `json:"notes"`
 	Attributes map[string]any `json:"attributes"`
+	// SeriesID and OccurrenceStart make the booking an occurrence of a
+	// recurring series; HoldID names the hold it consumes; WaitlistEntryID
+	// the waitlist entry it promotes. The command that creates the booking
+	// sets them, never a client's JSON.
+	SeriesID        uuid.UUID `json:"-"`
+	OccurrenceStart time.Time `json:"-"`
+	HoldID          uuid.UUID `json:"-"`
+	WaitlistEntryID uuid.UUID `json:"-"`
+}
+
+// SeriesMove describes the series side of a reschedule: the scope of the
+// edit, and, when they change, the series the booking belongs to after the
+// move (a split) and its new occurrence start.
+type SeriesMove struct {
+	Scope           Scope
+	SeriesID        uuid.UUID
+	OccurrenceStart time.Time
 }
 
 // Booking is one reservation of seats on a resource by a client, with its
@@ -57,6 +74,11 @@ type Booking struct {
 	updatedAt     time.Time
 	createdBy     string
 	updatedBy     string
+
+	seriesID        uuid.UUID
+	occurrenceStart time.Time
+	holdID          uuid.UUID
+	waitlistEntryID uuid.UUID
 }
 
 // NewBooking validates req (ids, seats, title and notes lengths, booking
@@ -125,13 +147,22 @@ func NewBooking(id uuid.UUID, req BookingRequest, p Policy, occ *Occupancy, acto
 		status = StatusPending
 	}
 	b := &Booking{}
-	err := b.record(b.apply, BookingCreated{
+	e := BookingCreated{
 		BookingID: id, TenantID: p.TenantID(), ResourceID: req.ResourceID, ClientID: req.ClientID,
 		Start: req.Start.UTC(), End: req.End.UTC(), Seats: req.Seats, Title: req.Title, Notes: req.Notes,
 		Attributes: cloneAttributes(req.Attributes), Status: status, PolicyVersion: p.PolicyVersion(),
 		BufferBeforeMinutes: p.settings.BufferBeforeMinutes, BufferAfterMinutes: p.settings.BufferAfterMinutes,
 		Timezone: p.Location().String(), CreatedBy: actor.ID, CreatedAt: now.UTC(),
-	})
+		SeriesID: optID(req.SeriesID), HoldID: optID(req.HoldID), WaitlistEntryID: optID(req.WaitlistEntryID),
+	}
+	if req.SeriesID != uuid.Nil {
+		recurrenceID := req.OccurrenceStart.UTC()
+		if req.OccurrenceStart.IsZero() {
+			recurrenceID = req.Start.UTC()
+		}
+		e.OccurrenceStart = &recurrenceID
+	}
+	err := b.record(b.apply, e)
 	return b, err
 }
 
@@ -203,6 +234,17 @@ func (b *Booking) changeStatus(actor Actor, reason string, now time.Time, to Sta
 // late = true with the actor and reason. Professionals are bound like
 // clients. A deadline of 0 means cancellation is always on time.
 func (b *Booking) Cancel(actor Actor, reason string, p Policy, now time.Time) error {
+	return b.CancelScoped(actor, reason, "", p, now)
+}
+
+// CancelScoped is Cancel as part of a series edit: the event records the
+// scope. It returns a *ValidationError for an unknown scope.
+func (b *Booking) CancelScoped(actor Actor, reason string, scope Scope, p Policy, now time.Time) error {
+	if !scope.Valid() {
+		var v ValidationError
+		v.Addf("scope", FieldInvalid, "must be occurrence, following or all, got %q", scope)
+		return v.Err()
+	}
 	if err := b.checkOwner(actor); err != nil {
 		return err
 	}
@@ -216,7 +258,7 @@ func (b *Booking) Cancel(actor Actor, reason string, p Policy, now time.Time) er
 	}
 	return b.record(b.apply, BookingCancelled{
 		BookingID: b.id, From: b.status, Reason: strings.TrimSpace(reason),
-		Actor: actor.ID, ActorRole: actor.Role, Late: late, At: now.UTC(),
+		Actor: actor.ID, ActorRole: actor.Role, Late: late, At: now.UTC(), Scope: scope,
 	})
 }
 
@@ -230,13 +272,28 @@ func (b *Booking) Cancel(actor Actor, reason string, p Policy, now time.Time) er
 // releases the old occupied interval (OccupiedInterval before the call) and
 // reserves the new one.
 func (b *Booking) Reschedule(start, end time.Time, reason string, p Policy, occ *Occupancy, actor Actor, now time.Time) error {
+	return b.RescheduleIn(start, end, reason, SeriesMove{}, p, occ, actor, now)
+}
+
+// RescheduleIn is Reschedule as part of a series edit: the event records
+// move's scope and, when set, the booking's new series and occurrence
+// start. A move that changes only the series side is recorded even when
+// the times stay. It returns a *ValidationError for an unknown scope.
+func (b *Booking) RescheduleIn(start, end time.Time, reason string, move SeriesMove, p Policy, occ *Occupancy, actor Actor, now time.Time) error {
+	if !move.Scope.Valid() {
+		var v ValidationError
+		v.Addf("scope", FieldInvalid, "must be occurrence, following or all, got %q", move.Scope)
+		return v.Err()
+	}
 	if err := b.checkOwner(actor); err != nil {
 		return err
 	}
 	if b.status != StatusPending && b.status != StatusConfirmed {
 		return &TransitionError{From: b.status, To: b.status, Reason: "only pending or confirmed bookings can be rescheduled"}
 	}
-	if start.Equal(b.start) && end.Equal(b.end) {
+	seriesChanges := (move.SeriesID != uuid.Nil && move.SeriesID != b.seriesID) ||
+		(!move.OccurrenceStart.IsZero() && !move.OccurrenceStart.Equal(b.occurrenceStart))
+	if start.Equal(b.start) && end.Equal(b.end) && !seriesChanges {
 		return nil
 	}
 	if b.pastDeadline(p, now) && !actor.CanOverride() {
@@ -260,7 +317,23 @@ func (b *Booking) Reschedule(start, end time.Time, reason string, p Policy, occ 
 		PolicyVersion: p.PolicyVersion(), BufferBeforeMinutes: p.settings.BufferBeforeMinutes,
 		BufferAfterMinutes: p.settings.BufferAfterMinutes, Timezone: p.Location().String(),
 		Reason: strings.TrimSpace(reason), Actor: actor.ID, ActorRole: actor.Role, At: now.UTC(),
+		Scope: move.Scope, SeriesID: optID(move.SeriesID), OccurrenceStart: optTime(move.OccurrenceStart),
 	})
+}
+
+func optID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // checkOwner refuses a client acting on someone else's booking.
@@ -289,6 +362,18 @@ func (b *Booking) apply(e Event) error {
 		b.status, b.policyVersion = e.Status, e.PolicyVersion
 		b.bufferBefore, b.bufferAfter, b.timezone = e.BufferBeforeMinutes, e.BufferAfterMinutes, e.Timezone
 		b.createdAt, b.updatedAt, b.createdBy, b.updatedBy = e.CreatedAt, e.CreatedAt, e.CreatedBy, e.CreatedBy
+		if e.SeriesID != nil {
+			b.seriesID = *e.SeriesID
+		}
+		if e.OccurrenceStart != nil {
+			b.occurrenceStart = e.OccurrenceStart.UTC()
+		}
+		if e.HoldID != nil {
+			b.holdID = *e.HoldID
+		}
+		if e.WaitlistEntryID != nil {
+			b.waitlistEntryID = *e.WaitlistEntryID
+		}
 	case BookingRescheduled:
 		if b.version == 0 {
 			return notCreated("booking", e)
@@ -296,6 +381,12 @@ func (b *Booking) apply(e Event) error {
 		b.start, b.end, b.policyVersion = e.Start.UTC(), e.End.UTC(), e.PolicyVersion
 		b.bufferBefore, b.bufferAfter, b.timezone = e.BufferBeforeMinutes, e.BufferAfterMinutes, e.Timezone
 		b.updatedAt, b.updatedBy = e.At, e.Actor
+		if e.SeriesID != nil {
+			b.seriesID = *e.SeriesID
+		}
+		if e.OccurrenceStart != nil {
+			b.occurrenceStart = e.OccurrenceStart.UTC()
+		}
 	case BookingStatusChanged:
 		if b.version == 0 {
 			return notCreated("booking", e)
@@ -342,6 +433,17 @@ func (b *Booking) Status() Status { return b.status }
 // times.
 func (b *Booking) PolicyVersion() int { return b.policyVersion }
 
+// SeriesID returns the recurring series the booking is an occurrence of,
+// uuid.Nil for a single booking.
+func (b *Booking) SeriesID() uuid.UUID { return b.seriesID }
+
+// OccurrenceStart returns the start the series' rule gives the occurrence
+// (zero for a single booking).
+func (b *Booking) OccurrenceStart() time.Time { return b.occurrenceStart }
+
+// HoldID returns the hold the booking consumed, uuid.Nil for none.
+func (b *Booking) HoldID() uuid.UUID { return b.holdID }
+
 // IsActive reports whether the booking holds its slot (pending, confirmed
 // or checked_in).
 func (b *Booking) IsActive() bool { return b.status.Active() }
@@ -386,6 +488,10 @@ type BookingView struct {
 	UpdatedAt           time.Time      `json:"updated_at"`
 	CreatedBy           string         `json:"created_by"`
 	UpdatedBy           string         `json:"updated_by"`
+	SeriesID            *uuid.UUID     `json:"series_id,omitempty"`
+	OccurrenceStart     *time.Time     `json:"occurrence_start,omitempty"`
+	HoldID              *uuid.UUID     `json:"hold_id,omitempty"`
+	WaitlistEntryID     *uuid.UUID     `json:"waitlist_entry_id,omitempty"`
 }
 
 // View returns the booking as the API shows it.
@@ -395,12 +501,18 @@ func (b *Booking) View() BookingView {
 		attrs = map[string]any{}
 	}
 	loc := b.Location()
-	return BookingView{
+	v := BookingView{
 		ID: b.id, TenantID: b.tenantID, ResourceID: b.resourceID, ClientID: b.clientID,
 		Start: b.start.In(loc), End: b.end.In(loc), Timezone: b.timezone, Seats: b.seats,
 		Title: b.title, Notes: b.notes, Attributes: attrs, Status: b.status, StatusReason: b.statusReason,
 		CancelledLate: b.cancelledLate, PolicyVersion: b.policyVersion,
 		BufferBeforeMinutes: b.bufferBefore, BufferAfterMinutes: b.bufferAfter, Version: b.version,
 		CreatedAt: b.createdAt, UpdatedAt: b.updatedAt, CreatedBy: b.createdBy, UpdatedBy: b.updatedBy,
+		SeriesID: optID(b.seriesID), HoldID: optID(b.holdID), WaitlistEntryID: optID(b.waitlistEntryID),
 	}
+	if !b.occurrenceStart.IsZero() {
+		local := b.occurrenceStart.In(loc)
+		v.OccurrenceStart = &local
+	}
+	return v
 }

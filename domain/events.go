@@ -34,6 +34,16 @@ const (
 	EventGuardReleased               = "guard.released"
 	EventClientDayCounted            = "clientday.counted"
 	EventClientDayReleased           = "clientday.released"
+	EventHoldPlaced                  = "hold.placed"
+	EventHoldReleased                = "hold.released"
+	EventHoldExpired                 = "hold.expired"
+	EventWaitlistJoined              = "waitlist.joined"
+	EventWaitlistPromoted            = "waitlist.promoted"
+	EventWaitlistLeft                = "waitlist.left"
+	EventSeriesCreated               = "series.created"
+	EventSeriesOccurrencesCancelled  = "series.occurrences_cancelled"
+	EventSeriesRescheduled           = "series.rescheduled"
+	EventSeriesSplit                 = "series.split"
 )
 
 // Event is a past-tense fact recorded by an aggregate. Events are plain
@@ -185,24 +195,39 @@ type BookingCreated struct {
 	Timezone            string         `json:"timezone"`
 	CreatedBy           string         `json:"created_by"`
 	CreatedAt           time.Time      `json:"created_at"`
+	// SeriesID and OccurrenceStart are set on an occurrence of a recurring
+	// series: the series stream and the start the rule gives the
+	// occurrence (its iCalendar RECURRENCE-ID).
+	SeriesID        *uuid.UUID `json:"series_id,omitempty"`
+	OccurrenceStart *time.Time `json:"occurrence_start,omitempty"`
+	// HoldID names the hold the booking consumed in the same append.
+	HoldID *uuid.UUID `json:"hold_id,omitempty"`
+	// WaitlistEntryID names the waitlist entry promoted to this booking.
+	WaitlistEntryID *uuid.UUID `json:"waitlist_entry_id,omitempty"`
 }
 
 // BookingRescheduled moves a booking. PolicyVersion, buffers and timezone
-// are those of the policy that accepted the new time.
+// are those of the policy that accepted the new time. Scope is set when
+// the move was part of a series edit; SeriesID when the booking moved to
+// another series (a split); OccurrenceStart when its RECURRENCE-ID moved
+// with the series.
 type BookingRescheduled struct {
-	BookingID           uuid.UUID `json:"booking_id"`
-	Start               time.Time `json:"start"`
-	End                 time.Time `json:"end"`
-	PreviousStart       time.Time `json:"previous_start"`
-	PreviousEnd         time.Time `json:"previous_end"`
-	PolicyVersion       int       `json:"policy_version"`
-	BufferBeforeMinutes int       `json:"buffer_before_minutes"`
-	BufferAfterMinutes  int       `json:"buffer_after_minutes"`
-	Timezone            string    `json:"timezone"`
-	Reason              string    `json:"reason"`
-	Actor               string    `json:"actor"`
-	ActorRole           Role      `json:"actor_role"`
-	At                  time.Time `json:"at"`
+	BookingID           uuid.UUID  `json:"booking_id"`
+	Start               time.Time  `json:"start"`
+	End                 time.Time  `json:"end"`
+	PreviousStart       time.Time  `json:"previous_start"`
+	PreviousEnd         time.Time  `json:"previous_end"`
+	PolicyVersion       int        `json:"policy_version"`
+	BufferBeforeMinutes int        `json:"buffer_before_minutes"`
+	BufferAfterMinutes  int        `json:"buffer_after_minutes"`
+	Timezone            string     `json:"timezone"`
+	Reason              string     `json:"reason"`
+	Actor               string     `json:"actor"`
+	ActorRole           Role       `json:"actor_role"`
+	At                  time.Time  `json:"at"`
+	Scope               Scope      `json:"scope,omitempty"`
+	SeriesID            *uuid.UUID `json:"series_id,omitempty"`
+	OccurrenceStart     *time.Time `json:"occurrence_start,omitempty"`
 }
 
 // BookingStatusChanged records confirm, reject, check-in, complete and
@@ -218,7 +243,8 @@ type BookingStatusChanged struct {
 }
 
 // BookingCancelled records a cancellation. Late is true when it happened
-// after the cancellation deadline, which only staff may override.
+// after the cancellation deadline, which only staff may override. Scope is
+// set when the cancellation was part of a series edit.
 type BookingCancelled struct {
 	BookingID uuid.UUID `json:"booking_id"`
 	From      Status    `json:"from"`
@@ -227,6 +253,7 @@ type BookingCancelled struct {
 	ActorRole Role      `json:"actor_role"`
 	Late      bool      `json:"late"`
 	At        time.Time `json:"at"`
+	Scope     Scope     `json:"scope,omitempty"`
 }
 
 // ScheduleReserved records that a booking occupies a resource. Start and End
@@ -270,6 +297,195 @@ type ClientDayCounted struct {
 type ClientDayReleased struct {
 	BookingID uuid.UUID `json:"booking_id"`
 }
+
+// HoldPlaced opens a hold stream: the hold takes its occupied interval
+// (the booked one widened by the buffers recorded here) in the schedule
+// buckets, exactly like a booking, until ExpiresAt. ClientID is uuid.Nil
+// for a hold placed by staff for nobody in particular.
+type HoldPlaced struct {
+	HoldID              uuid.UUID  `json:"hold_id"`
+	TenantID            uuid.UUID  `json:"tenant_id"`
+	ResourceID          uuid.UUID  `json:"resource_id"`
+	ClientID            uuid.UUID  `json:"client_id"`
+	Start               time.Time  `json:"start"`
+	End                 time.Time  `json:"end"`
+	Seats               int        `json:"seats"`
+	ExpiresAt           time.Time  `json:"expires_at"`
+	PolicyVersion       int        `json:"policy_version"`
+	BufferBeforeMinutes int        `json:"buffer_before_minutes"`
+	BufferAfterMinutes  int        `json:"buffer_after_minutes"`
+	Timezone            string     `json:"timezone"`
+	WaitlistEntryID     *uuid.UUID `json:"waitlist_entry_id,omitempty"`
+	PlacedBy            string     `json:"placed_by"`
+	PlacedAt            time.Time  `json:"placed_at"`
+}
+
+// Reasons of HoldReleased.
+const (
+	// HoldReleasedByCaller: the holder or staff let the time go.
+	HoldReleasedByCaller = "released"
+	// HoldConsumed: a booking took the hold's time in the same append.
+	HoldConsumed = "consumed"
+)
+
+// HoldReleased frees a hold's time: released by the caller, or consumed by
+// BookingID, which then occupies the time instead.
+type HoldReleased struct {
+	HoldID    uuid.UUID  `json:"hold_id"`
+	Reason    string     `json:"reason"`
+	BookingID *uuid.UUID `json:"booking_id,omitempty"`
+	Actor     string     `json:"actor"`
+	ActorRole Role       `json:"actor_role"`
+	At        time.Time  `json:"at"`
+}
+
+// HoldExpired frees a hold's time once ExpiresAt passed. It is appended
+// once: the expiry runs with the hold stream's expected version.
+type HoldExpired struct {
+	HoldID    uuid.UUID `json:"hold_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	At        time.Time `json:"at"`
+}
+
+// WaitlistJoined puts a client in line for a time on a resource (stream
+// WaitlistStream of the resource: its order is the line).
+type WaitlistJoined struct {
+	EntryID    uuid.UUID `json:"entry_id"`
+	TenantID   uuid.UUID `json:"tenant_id"`
+	ResourceID uuid.UUID `json:"resource_id"`
+	ClientID   uuid.UUID `json:"client_id"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Seats      int       `json:"seats"`
+	Timezone   string    `json:"timezone"`
+	JoinedBy   string    `json:"joined_by"`
+	JoinedAt   time.Time `json:"joined_at"`
+}
+
+// Kinds of WaitlistPromoted.
+const (
+	PromotedToBooking = "booking"
+	PromotedToHold    = "hold"
+)
+
+// WaitlistPromoted records that an entry's time freed and the entry became
+// a booking or a hold (Kind), appended with the command that created it.
+type WaitlistPromoted struct {
+	EntryID   uuid.UUID  `json:"entry_id"`
+	ClientID  uuid.UUID  `json:"client_id"`
+	Kind      string     `json:"kind"`
+	BookingID *uuid.UUID `json:"booking_id,omitempty"`
+	HoldID    *uuid.UUID `json:"hold_id,omitempty"`
+	At        time.Time  `json:"at"`
+}
+
+// WaitlistLeft takes an entry out of line (DELETE /waitlist/{id}).
+type WaitlistLeft struct {
+	EntryID   uuid.UUID `json:"entry_id"`
+	Actor     string    `json:"actor"`
+	ActorRole Role      `json:"actor_role"`
+	At        time.Time `json:"at"`
+}
+
+// SeriesCreated opens a series stream. RRule is the RRULE value (no
+// DTSTART, no EXDATE), expanded from DTStart, the first occurrence's local
+// wall-clock start ("2006-01-02T15:04:05") in Timezone; each occurrence
+// lasts DurationMinutes. ExDates are the rule's instances that were
+// excluded on request; Skipped those that skip_conflicts left out; together
+// with cancelled occurrences they are the iCalendar EXDATEs.
+// ParentSeriesID is set on a series split off another one.
+type SeriesCreated struct {
+	SeriesID        uuid.UUID           `json:"series_id"`
+	TenantID        uuid.UUID           `json:"tenant_id"`
+	ResourceID      uuid.UUID           `json:"resource_id"`
+	ClientID        uuid.UUID           `json:"client_id"`
+	RRule           string              `json:"rrule"`
+	DTStart         string              `json:"dtstart"`
+	Timezone        string              `json:"timezone"`
+	DurationMinutes int                 `json:"duration_minutes"`
+	ExDates         []time.Time         `json:"exdates"`
+	Policy          SeriesPolicy        `json:"policy"`
+	Occurrences     []Occurrence        `json:"occurrences"`
+	Skipped         []OccurrenceFailure `json:"skipped"`
+	ParentSeriesID  *uuid.UUID          `json:"parent_series_id,omitempty"`
+	CreatedBy       string              `json:"created_by"`
+	CreatedAt       time.Time           `json:"created_at"`
+}
+
+// SeriesOccurrencesCancelled records a cancellation with scope following
+// or all: the occurrences (bookings) it cancelled, from the occurrence
+// start From on.
+type SeriesOccurrencesCancelled struct {
+	SeriesID   uuid.UUID   `json:"series_id"`
+	Scope      Scope       `json:"scope"`
+	From       time.Time   `json:"from"`
+	BookingIDs []uuid.UUID `json:"booking_ids"`
+	Reason     string      `json:"reason"`
+	Actor      string      `json:"actor"`
+	ActorRole  Role        `json:"actor_role"`
+	At         time.Time   `json:"at"`
+}
+
+// SeriesRescheduled records a reschedule with scope all: every occurrence
+// that had not started moved by the same wall-clock offset, and the rule
+// now starts at DTStart and lasts DurationMinutes. Occurrences are the
+// moved ones with their new occurrence starts and times.
+type SeriesRescheduled struct {
+	SeriesID        uuid.UUID    `json:"series_id"`
+	Scope           Scope        `json:"scope"`
+	RRule           string       `json:"rrule"`
+	DTStart         string       `json:"dtstart"`
+	DurationMinutes int          `json:"duration_minutes"`
+	Occurrences     []Occurrence `json:"occurrences"`
+	Actor           string       `json:"actor"`
+	ActorRole       Role         `json:"actor_role"`
+	At              time.Time    `json:"at"`
+}
+
+// SeriesSplit records a reschedule with scope following: the occurrences
+// from the occurrence start From on (BookingIDs) moved to the new series
+// NewSeriesID, whose series.created links back here. RRule is this
+// series' rule after the split, ending before From.
+type SeriesSplit struct {
+	SeriesID    uuid.UUID   `json:"series_id"`
+	NewSeriesID uuid.UUID   `json:"new_series_id"`
+	From        time.Time   `json:"from"`
+	RRule       string      `json:"rrule"`
+	BookingIDs  []uuid.UUID `json:"booking_ids"`
+	Actor       string      `json:"actor"`
+	ActorRole   Role        `json:"actor_role"`
+	At          time.Time   `json:"at"`
+}
+
+// EventType returns "hold.placed".
+func (HoldPlaced) EventType() string { return EventHoldPlaced }
+
+// EventType returns "hold.released".
+func (HoldReleased) EventType() string { return EventHoldReleased }
+
+// EventType returns "hold.expired".
+func (HoldExpired) EventType() string { return EventHoldExpired }
+
+// EventType returns "waitlist.joined".
+func (WaitlistJoined) EventType() string { return EventWaitlistJoined }
+
+// EventType returns "waitlist.promoted".
+func (WaitlistPromoted) EventType() string { return EventWaitlistPromoted }
+
+// EventType returns "waitlist.left".
+func (WaitlistLeft) EventType() string { return EventWaitlistLeft }
+
+// EventType returns "series.created".
+func (SeriesCreated) EventType() string { return EventSeriesCreated }
+
+// EventType returns "series.occurrences_cancelled".
+func (SeriesOccurrencesCancelled) EventType() string { return EventSeriesOccurrencesCancelled }
+
+// EventType returns "series.rescheduled".
+func (SeriesRescheduled) EventType() string { return EventSeriesRescheduled }
+
+// EventType returns "series.split".
+func (SeriesSplit) EventType() string { return EventSeriesSplit }
 
 // EventType returns "tenant.created".
 func (TenantCreated) EventType() string { return EventTenantCreated }
@@ -353,6 +569,16 @@ var registry = map[string]func([]byte) (Event, error){
 	EventGuardReleased:               decoder[GuardReleased](),
 	EventClientDayCounted:            decoder[ClientDayCounted](),
 	EventClientDayReleased:           decoder[ClientDayReleased](),
+	EventHoldPlaced:                  decoder[HoldPlaced](),
+	EventHoldReleased:                decoder[HoldReleased](),
+	EventHoldExpired:                 decoder[HoldExpired](),
+	EventWaitlistJoined:              decoder[WaitlistJoined](),
+	EventWaitlistPromoted:            decoder[WaitlistPromoted](),
+	EventWaitlistLeft:                decoder[WaitlistLeft](),
+	EventSeriesCreated:               decoder[SeriesCreated](),
+	EventSeriesOccurrencesCancelled:  decoder[SeriesOccurrencesCancelled](),
+	EventSeriesRescheduled:           decoder[SeriesRescheduled](),
+	EventSeriesSplit:                 decoder[SeriesSplit](),
 }
 
 func decoder[T Event]() func([]byte) (Event, error) {

@@ -3,6 +3,9 @@ package domain_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,6 +50,28 @@ func sampleEvents() []domain.Event {
 		domain.GuardReleased{OwnerID: tenantID, Value: "a.example.com"},
 		domain.ClientDayCounted{BookingID: bookingID},
 		domain.ClientDayReleased{BookingID: bookingID},
+		domain.HoldPlaced{HoldID: booking2ID, TenantID: tenantID, ResourceID: resourceID, ClientID: clientID, Start: start, End: end, Seats: 1,
+			ExpiresAt: t0.Add(15 * 60e9), PolicyVersion: 2, BufferAfterMinutes: 10, Timezone: "Europe/Lisbon", WaitlistEntryID: ptr(booking3ID),
+			PlacedBy: client.ID, PlacedAt: t0},
+		domain.HoldReleased{HoldID: booking2ID, Reason: domain.HoldConsumed, BookingID: ptr(bookingID), Actor: client.ID, ActorRole: domain.RoleClient, At: t0},
+		domain.HoldExpired{HoldID: booking2ID, ExpiresAt: t0, At: t0},
+		domain.WaitlistJoined{EntryID: booking3ID, TenantID: tenantID, ResourceID: resourceID, ClientID: clientID, Start: start, End: end, Seats: 1,
+			Timezone: "UTC", JoinedBy: client.ID, JoinedAt: t0},
+		domain.WaitlistPromoted{EntryID: booking3ID, ClientID: clientID, Kind: domain.PromotedToHold, HoldID: ptr(booking2ID), At: t0},
+		domain.WaitlistLeft{EntryID: booking3ID, Actor: client.ID, ActorRole: domain.RoleClient, At: t0},
+		domain.SeriesCreated{SeriesID: categoryID, TenantID: tenantID, ResourceID: resourceID, ClientID: clientID, RRule: "FREQ=WEEKLY;COUNT=3",
+			DTStart: "2026-06-02T12:00:00", Timezone: "UTC", DurationMinutes: 60, ExDates: []time.Time{end}, Policy: domain.SeriesSkipConflicts,
+			Occurrences: []domain.Occurrence{{BookingID: bookingID, OccurrenceStart: start, Start: start, End: end}},
+			Skipped: []domain.OccurrenceFailure{{Start: start, End: end, Code: domain.CodeBookingConflict, Detail: "taken",
+				Conflicts: []domain.Conflict{{BookingID: booking2ID, Start: start, End: end}}}},
+			ParentSeriesID: ptr(resourceID), CreatedBy: admin.ID, CreatedAt: t0},
+		domain.SeriesOccurrencesCancelled{SeriesID: categoryID, Scope: domain.ScopeAll, From: start, BookingIDs: []uuid.UUID{bookingID},
+			Reason: "r", Actor: admin.ID, ActorRole: domain.RoleAdmin, At: t0},
+		domain.SeriesRescheduled{SeriesID: categoryID, Scope: domain.ScopeAll, RRule: "FREQ=WEEKLY;COUNT=3", DTStart: "2026-06-02T13:00:00",
+			DurationMinutes: 30, Occurrences: []domain.Occurrence{{BookingID: bookingID, OccurrenceStart: end, Start: end, End: end.Add(30 * 60e9)}},
+			Actor: admin.ID, ActorRole: domain.RoleAdmin, At: t0},
+		domain.SeriesSplit{SeriesID: categoryID, NewSeriesID: booking3ID, From: start, RRule: "FREQ=WEEKLY;UNTIL=20260601T115959Z",
+			BookingIDs: []uuid.UUID{bookingID}, Actor: admin.ID, ActorRole: domain.RoleAdmin, At: t0},
 	}
 }
 

@@ -9,6 +9,12 @@ import (
 const (
 	// MaxDurationLimitMinutes caps max_duration_minutes (one week).
 	MaxDurationLimitMinutes = 7 * 24 * 60
+	// MaxOccurrencesLimit caps max_occurrences: a series is checked and
+	// appended in one step, so its size bounds one append.
+	MaxOccurrencesLimit = 1000
+	// MaxHoldMinutes caps a hold's time to live and waitlist_hold_minutes
+	// (one week).
+	MaxHoldMinutes = 7 * 24 * 60
 	// MaxGranularityMinutes caps slot_granularity_minutes (one day).
 	MaxGranularityMinutes = 24 * 60
 )
@@ -50,14 +56,39 @@ type Settings struct {
 	// MaxBookingsPerClientPerDay counts active bookings by local start date.
 	MaxBookingsPerClientPerDay int           `json:"max_bookings_per_client_per_day"`
 	CustomFields               []CustomField `json:"custom_fields"`
+	// MaxOccurrences bounds the bookings one recurring series may create.
+	// Documents stored before the field existed read as the default.
+	MaxOccurrences int `json:"max_occurrences"`
+	// WaitlistPromotion says what the first waiting entry becomes when its
+	// time frees: WaitlistPromoteBooking or WaitlistPromoteHold.
+	WaitlistPromotion string `json:"waitlist_promotion"`
+	// WaitlistHoldMinutes is the time to live of a hold made by promoting
+	// a waitlist entry.
+	WaitlistHoldMinutes int `json:"waitlist_hold_minutes"`
 }
+
+// Waitlist promotion modes (setting waitlist_promotion).
+const (
+	// WaitlistPromoteBooking books the freed time for the waiting client.
+	WaitlistPromoteBooking = "booking"
+	// WaitlistPromoteHold holds the freed time for waitlist_hold_minutes,
+	// so the client confirms it by booking with the hold's id.
+	WaitlistPromoteHold = "hold"
+)
+
+// Defaults of the recurrence and waitlist settings.
+const (
+	DefaultMaxOccurrences      = 365
+	DefaultWaitlistHoldMinutes = 60
+)
 
 // DefaultSettings returns the settings of a tenant created without them, and
 // the value of each field a SettingsInput omits: UTC; Monday to Friday
 // 09:00–17:00, weekends closed; no closures; a 15-minute grid; durations
 // from 15 minutes to 8 hours; no buffers; no minimum notice; bookings up to
 // 365 days ahead; no cancellation deadline; no approval; no daily limit per
-// client; no custom fields.
+// client; no custom fields; series of at most 365 occurrences; waitlist
+// entries promoted to 60-minute holds.
 func DefaultSettings() Settings {
 	day := []TimeRange{{Start: "09:00", End: "17:00"}}
 	return Settings{
@@ -77,6 +108,9 @@ func DefaultSettings() Settings {
 		MinNoticeMinutes:            0,
 		CancellationDeadlineMinutes: 0,
 		MaxBookingsPerClientPerDay:  0,
+		MaxOccurrences:              DefaultMaxOccurrences,
+		WaitlistPromotion:           WaitlistPromoteHold,
+		WaitlistHoldMinutes:         DefaultWaitlistHoldMinutes,
 	}
 }
 
@@ -101,6 +135,9 @@ type SettingsInput struct {
 	RequiresApproval            *bool          `json:"requires_approval,omitempty"`
 	MaxBookingsPerClientPerDay  *int           `json:"max_bookings_per_client_per_day,omitempty"`
 	CustomFields                *[]CustomField `json:"custom_fields,omitempty"`
+	MaxOccurrences              *int           `json:"max_occurrences,omitempty"`
+	WaitlistPromotion           *string        `json:"waitlist_promotion,omitempty"`
+	WaitlistHoldMinutes         *int           `json:"waitlist_hold_minutes,omitempty"`
 }
 
 // Resolve fills absent fields from DefaultSettings. It does not validate;
@@ -133,6 +170,11 @@ func (in SettingsInput) Resolve() Settings {
 	setInt(&s.MaxAdvanceDays, in.MaxAdvanceDays)
 	setInt(&s.CancellationDeadlineMinutes, in.CancellationDeadlineMinutes)
 	setInt(&s.MaxBookingsPerClientPerDay, in.MaxBookingsPerClientPerDay)
+	setInt(&s.MaxOccurrences, in.MaxOccurrences)
+	setInt(&s.WaitlistHoldMinutes, in.WaitlistHoldMinutes)
+	if in.WaitlistPromotion != nil {
+		s.WaitlistPromotion = *in.WaitlistPromotion
+	}
 	if in.RequiresApproval != nil {
 		s.RequiresApproval = *in.RequiresApproval
 	}
@@ -147,7 +189,9 @@ func (in SettingsInput) Resolve() Settings {
 // an end not after its start, overlapping ranges, an unknown weekday,
 // negative minutes, a granularity outside 1–1440, min > max duration, a
 // max duration over one week, a bad or repeated closure date, bad custom
-// field definitions. It returns nil when s is valid.
+// field definitions, max_occurrences outside 1–1000, an unknown
+// waitlist_promotion, waitlist_hold_minutes outside 1–10080. It returns
+// nil when s is valid.
 func (s Settings) Validate() error {
 	var v ValidationError
 	s.validate(&v, "")
@@ -201,6 +245,19 @@ func (s Settings) validate(v *ValidationError, prefix string) {
 		}
 	}
 	validateCustomFields(v, p("custom_fields"), s.CustomFields)
+	// Zero stands for a document written before these settings existed;
+	// normalized reads it as the default.
+	if s.MaxOccurrences < 0 || s.MaxOccurrences > MaxOccurrencesLimit {
+		v.Addf(p("max_occurrences"), FieldOutOfRange, "must be between 1 and %d", MaxOccurrencesLimit)
+	}
+	switch s.WaitlistPromotion {
+	case "", WaitlistPromoteBooking, WaitlistPromoteHold:
+	default:
+		v.Addf(p("waitlist_promotion"), FieldInvalid, "must be %q or %q, got %q", WaitlistPromoteBooking, WaitlistPromoteHold, s.WaitlistPromotion)
+	}
+	if s.WaitlistHoldMinutes < 0 || s.WaitlistHoldMinutes > MaxHoldMinutes {
+		v.Addf(p("waitlist_hold_minutes"), FieldOutOfRange, "must be between 1 and %d", MaxHoldMinutes)
+	}
 }
 
 // normalized returns a deep copy with nil collections made empty, so that
@@ -223,6 +280,15 @@ func (s Settings) normalized() Settings {
 	out.CustomFields = cloneFields(s.CustomFields)
 	if out.CustomFields == nil {
 		out.CustomFields = []CustomField{}
+	}
+	if out.MaxOccurrences == 0 {
+		out.MaxOccurrences = DefaultMaxOccurrences
+	}
+	if out.WaitlistPromotion == "" {
+		out.WaitlistPromotion = WaitlistPromoteHold
+	}
+	if out.WaitlistHoldMinutes == 0 {
+		out.WaitlistHoldMinutes = DefaultWaitlistHoldMinutes
 	}
 	return out
 }

@@ -27,6 +27,22 @@ func UserStream(id uuid.UUID) string { return "user-" + id.String() }
 // BookingStream returns "booking-<id>".
 func BookingStream(id uuid.UUID) string { return "booking-" + id.String() }
 
+// HoldStream returns "hold-<id>".
+func HoldStream(id uuid.UUID) string { return "hold-" + id.String() }
+
+// SeriesStream returns "series-<id>", the stream of a recurring series.
+func SeriesStream(id uuid.UUID) string { return "series-" + id.String() }
+
+// WaitlistStream returns "waitlist-<resource>": the resource's line, whose
+// stream order is the order of the line, so two promotions of one entry
+// (or two entries for one freed slot) serialise on it.
+func WaitlistStream(resourceID uuid.UUID) string { return "waitlist-" + resourceID.String() }
+
+// WaitlistEntryGuardStream returns "guard-waitlist-<entry>", a guard whose
+// owner is the resource of the entry: it finds an entry's line from the
+// entry id alone.
+func WaitlistEntryGuardStream(entryID uuid.UUID) string { return "guard-waitlist-" + entryID.String() }
+
 // ScheduleStream returns the bucket "schedule-<resource>-<YYYYMMDD>" of the
 // UTC day of t.
 func ScheduleStream(resourceID uuid.UUID, t time.Time) string {

@@ -1,7 +1,9 @@
 package http
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -48,6 +50,8 @@ func RegisterAPI(s *Server, cmd *commands.Handlers) *API {
 	t.HandleFunc("/bookings/{id}/history", a.bookingHistory).Methods(http.MethodGet)
 	t.HandleFunc("/bookings/{id}/reschedule", a.reschedule).Methods(http.MethodPost)
 	t.HandleFunc("/bookings/{id}/{action:cancel|confirm|reject|check-in|complete|no-show}", a.bookingAction).Methods(http.MethodPost)
+	a.registerHolds(t)
+	a.registerWaitlist(t)
 	return a
 }
 
@@ -485,26 +489,41 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 
 // ---- bookings ----
 
-// bookingInput is the body of POST /bookings. Recurrence and holds are
-// refused until they are supported rather than silently ignored. The
-// fields of domain.BookingRequest are repeated rather than embedded:
+// bookingInput is the body of POST /bookings. With recurrence it books a
+// series (see commands.Recurrence); with hold_id it consumes the caller's
+// hold. The fields of domain.BookingRequest are repeated rather than
+// embedded:
 // encoding/json (Go 1.24 and later) names a field of an embedded struct
 // "BookingRequest.seats" in its type errors, and errors[] must name the
 // JSON member ("seats").
 type bookingInput struct {
-	ResourceID uuid.UUID      `json:"resource_id"`
-	ClientID   uuid.UUID      `json:"client_id"`
-	Start      time.Time      `json:"start"`
-	End        time.Time      `json:"end"`
-	Seats      int            `json:"seats"`
-	Title      string         `json:"title"`
-	Notes      string         `json:"notes"`
-	Attributes map[string]any `json:"attributes"`
-	Recurrence *struct {
-		RRule  string `json:"rrule"`
-		Policy string `json:"policy"`
-	} `json:"recurrence,omitempty"`
-	HoldID *uuid.UUID `json:"hold_id,omitempty"`
+	ResourceID uuid.UUID        `json:"resource_id"`
+	ClientID   uuid.UUID        `json:"client_id"`
+	Start      time.Time        `json:"start"`
+	End        time.Time        `json:"end"`
+	Seats      int              `json:"seats"`
+	Title      string           `json:"title"`
+	Notes      string           `json:"notes"`
+	Attributes map[string]any   `json:"attributes"`
+	Recurrence *recurrenceInput `json:"recurrence,omitempty"`
+	HoldID     *uuid.UUID       `json:"hold_id,omitempty"`
+}
+
+// seriesResponse answers POST /bookings with a recurrence: the first
+// occurrence as a booking, and the series with all its occurrences and
+// those skipped under skip_conflicts.
+type seriesResponse struct {
+	domain.BookingView
+	Series domain.SeriesView `json:"series"`
+}
+
+// recurrenceInput is the recurrence member of POST /bookings: an RRULE
+// (with optional EXDATE lines), further exclusions in exdates, and the
+// policy for occurrences that cannot be booked.
+type recurrenceInput struct {
+	RRule   string   `json:"rrule"`
+	ExDates []string `json:"exdates"`
+	Policy  string   `json:"policy"`
 }
 
 func (in bookingInput) request() domain.BookingRequest {
@@ -523,19 +542,37 @@ func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
 		if err := DecodeJSON(r, &in); err != nil {
 			return err
 		}
-		if in.Recurrence != nil {
-			return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "recurring bookings are not supported yet",
-				FieldProblem{Field: "recurrence", Code: "unsupported", Message: "recurring bookings are not supported yet"})
-		}
-		if in.HoldID != nil {
-			return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "holds are not supported yet",
-				FieldProblem{Field: "hold_id", Code: "unsupported", Message: "holds are not supported yet"})
-		}
 		if err := requireTimes(in.Start, in.End); err != nil {
 			return err
 		}
 		m := meta(r)
-		res, err := a.cmd.CreateBooking(ctx, m, commands.CreateBooking{Request: in.request()})
+		if in.Recurrence != nil {
+			if in.HoldID != nil {
+				return Error(CodeValidationFailed, http.StatusUnprocessableEntity, "a recurring booking cannot consume a hold",
+					FieldProblem{Field: "hold_id", Code: domain.FieldInvalid, Message: "cannot be combined with recurrence"})
+			}
+			res, err := a.cmd.CreateSeries(ctx, m, commands.CreateSeries{Request: in.request(), Recurrence: commands.Recurrence{
+				RRule: in.Recurrence.RRule, ExDates: in.Recurrence.ExDates, Policy: domain.SeriesPolicy(in.Recurrence.Policy),
+			}})
+			if err != nil {
+				return seriesProblem(w, r, err)
+			}
+			v, ok := res.View.(domain.SeriesView)
+			if !ok || len(v.Bookings) == 0 {
+				return errors.New("create series: no booking in the answer")
+			}
+			// The answer is a booking, as for a single one: the first
+			// occurrence, with its series and every occurrence in "series".
+			first := v.Bookings[0]
+			res.Version = first.Version
+			respond(w, r, http.StatusCreated, res, "/bookings/"+first.ID.String(), seriesResponse{BookingView: first, Series: v})
+			return nil
+		}
+		cmd := commands.CreateBooking{Request: in.request()}
+		if in.HoldID != nil {
+			cmd.HoldID = *in.HoldID
+		}
+		res, err := a.cmd.CreateBooking(ctx, m, cmd)
 		if err != nil {
 			return err
 		}
@@ -636,9 +673,12 @@ func (a *API) bookingHistory(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// actionInput is the optional body of the lifecycle endpoints.
+// actionInput is the optional body of the lifecycle endpoints. Scope
+// (occurrence, following, all) applies to cancelling an occurrence of a
+// series.
 type actionInput struct {
-	Reason string `json:"reason"`
+	Reason string       `json:"reason"`
+	Scope  domain.Scope `json:"scope"`
 }
 
 func (a *API) bookingAction(w http.ResponseWriter, r *http.Request) {
@@ -660,20 +700,22 @@ func (a *API) bookingAction(w http.ResponseWriter, r *http.Request) {
 		}
 		to := commands.BookingAction[mux.Vars(r)["action"]]
 		res, err := a.cmd.ChangeBookingStatus(ctx, meta(r), commands.ChangeBookingStatus{
-			BookingID: id, To: to, Reason: in.Reason, ExpectedVersion: expected,
+			BookingID: id, To: to, Reason: in.Reason, Scope: in.Scope, ExpectedVersion: expected,
 		})
 		if err != nil {
-			return err
+			return seriesProblem(w, r, err)
 		}
 		return a.writeBooking(w, r, http.StatusOK, res, "")
 	})
 }
 
-// rescheduleInput is the body of POST /bookings/{id}/reschedule.
+// rescheduleInput is the body of POST /bookings/{id}/reschedule. Scope
+// (occurrence, following, all) applies to an occurrence of a series.
 type rescheduleInput struct {
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Reason string    `json:"reason"`
+	Start  time.Time    `json:"start"`
+	End    time.Time    `json:"end"`
+	Reason string       `json:"reason"`
+	Scope  domain.Scope `json:"scope"`
 }
 
 func (a *API) reschedule(w http.ResponseWriter, r *http.Request) {
@@ -697,13 +739,82 @@ func (a *API) reschedule(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		res, err := a.cmd.RescheduleBooking(ctx, meta(r), commands.RescheduleBooking{
-			BookingID: id, Start: in.Start, End: in.End, Reason: in.Reason, ExpectedVersion: expected,
+			BookingID: id, Start: in.Start, End: in.End, Reason: in.Reason, Scope: in.Scope, ExpectedVersion: expected,
 		})
 		if err != nil {
-			return err
+			return seriesProblem(w, r, err)
 		}
 		return a.writeBooking(w, r, http.StatusOK, res, "")
 	})
+}
+
+// occurrenceProblem is one member of the occurrences[] extension of a
+// problem about a recurring series.
+type occurrenceProblem struct {
+	Start     time.Time         `json:"start"`
+	End       time.Time         `json:"end"`
+	Code      string            `json:"code"`
+	Detail    string            `json:"detail"`
+	Conflicts []ConflictProblem `json:"conflicts,omitempty"`
+}
+
+// seriesProblem answers a *domain.SeriesError as the problem its code maps
+// to (409 booking_conflict, else 422) with the extension member
+// occurrences[]: every failing occurrence with its own code, detail and
+// conflicts. It returns nil once it answered; any other error is returned
+// for handle to answer.
+func seriesProblem(w http.ResponseWriter, r *http.Request, err error) error {
+	var se *domain.SeriesError
+	if !errors.As(err, &se) {
+		return err
+	}
+	// WriteError renders the problem (status, type, logging, headers);
+	// the extension is added to its body.
+	buf := &bufferedResponse{header: http.Header{}}
+	WriteError(buf, r, err)
+	var doc map[string]any
+	if json.Unmarshal(buf.body.Bytes(), &doc) != nil {
+		WriteError(w, r, err)
+		return nil
+	}
+	occs := make([]occurrenceProblem, 0, len(se.Occurrences))
+	for _, o := range se.Occurrences {
+		op := occurrenceProblem{Start: o.Start, End: o.End, Code: o.Code, Detail: o.Detail}
+		for _, c := range o.Conflicts {
+			op.Conflicts = append(op.Conflicts, ConflictProblem{BookingID: c.BookingID, Start: c.Start, End: c.End})
+		}
+		occs = append(occs, op)
+	}
+	doc["occurrences"] = occs
+	body, mErr := json.Marshal(doc)
+	if mErr != nil {
+		WriteError(w, r, err)
+		return nil
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// bufferedResponse collects a response in memory.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) { b.status = status }
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
 }
 
 // Resolver resolves X-Tenant-Domain through the command side's domain

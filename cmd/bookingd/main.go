@@ -13,6 +13,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,12 +23,25 @@ import (
 	// hours correctly on hosts without zone files.
 	_ "time/tzdata"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/bookingengine/booking/commands"
 	"github.com/bookingengine/booking/eventstore"
+	"github.com/bookingengine/booking/eventstore/instrumented"
 	"github.com/bookingengine/booking/eventstore/memory"
 	"github.com/bookingengine/booking/eventstore/postgres"
 	bhttp "github.com/bookingengine/booking/http"
+	"github.com/bookingengine/booking/http/openapi"
 	"github.com/bookingengine/booking/http/pgidempotency"
+	"github.com/bookingengine/booking/projections/readside"
+	"github.com/bookingengine/booking/stream"
+	"github.com/bookingengine/booking/stream/relay"
+	"github.com/bookingengine/booking/stream/subscriber"
+	"github.com/bookingengine/booking/webhooks"
+	"github.com/bookingengine/booking/webhooks/httpapi"
 )
 
 func main() {
@@ -61,6 +77,42 @@ type Config struct {
 	DatabaseMaxConns int
 	PrintDevToken    bool
 	DevTokenTTL      time.Duration
+
+	// ---- events out ----
+	// DisableAPI stops the process from serving HTTP (flag --api=false),
+	// e.g. to run a relay alone.
+	DisableAPI bool
+	// DisableRelay stops the process from publishing events (RELAY=off,
+	// --relay=false). Several processes may keep it on: one publishes at
+	// a time (see package stream/relay).
+	DisableRelay bool
+	// Partitions splits booking.events into this many partitions
+	// (BOOKING_PARTITIONS, --partitions; 0 and 1 mean none). Publisher
+	// and every subscriber must agree.
+	Partitions int
+	// EventSourceBase prefixes the CloudEvents source of published events
+	// (EVENT_SOURCE_BASE, --event-source-base), e.g.
+	// https://booking.example.com; empty gives "/tenants/<id>".
+	EventSourceBase string
+	// ---- end of events out ----
+
+	// ---- webhooks ----
+	// WebhookAllowLoopbackHTTP accepts http:// webhook URLs whose host is
+	// a loopback address (WEBHOOK_ALLOW_LOOPBACK_HTTP=1,
+	// --webhook-allow-loopback-http), for development and tests; any
+	// other URL must be https.
+	WebhookAllowLoopbackHTTP bool
+	// ---- end of webhooks ----
+
+	// ---- holds ----
+	// DisableHoldExpiry stops this process from expiring holds
+	// (--hold-expiry=false). Any number of processes may keep it on: each
+	// hold.expired is appended once whatever the number of schedulers.
+	DisableHoldExpiry bool
+	// HoldExpiryInterval is how often due holds are looked for
+	// (--hold-expiry-interval, default 1s).
+	HoldExpiryInterval time.Duration
+	// ---- end of holds ----
 }
 
 // ConfigFromArgs reads the environment through getenv, then flags.
@@ -72,6 +124,32 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		JWTSecret:        getenv("JWT_SECRET"),
 		JWTPublicKeyFile: getenv("JWT_PUBLIC_KEY_FILE"),
 		LogFormat:        getenv("LOG_FORMAT"),
+		EventSourceBase:  getenv("EVENT_SOURCE_BASE"),
+	}
+	// ---- events out ----
+	relayOn, api := true, true
+	var envErrs []error
+	switch v := strings.ToLower(strings.TrimSpace(getenv("RELAY"))); v {
+	case "", "on", "true", "1", "yes":
+	case "off", "false", "0", "no":
+		relayOn = false
+	default:
+		envErrs = append(envErrs, fmt.Errorf("RELAY=%q: want on or off", v))
+	}
+	if v := strings.TrimSpace(getenv("BOOKING_PARTITIONS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("BOOKING_PARTITIONS=%q: %v", v, err))
+		}
+		c.Partitions = n
+	}
+	// ---- end of events out ----
+	if v := strings.TrimSpace(getenv("WEBHOOK_ALLOW_LOOPBACK_HTTP")); v != "" { // webhooks
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("WEBHOOK_ALLOW_LOOPBACK_HTTP=%q: want true or false", v))
+		}
+		c.WebhookAllowLoopbackHTTP = on
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8080"
@@ -89,8 +167,23 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may finish at shutdown")
 	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", 0, "PostgreSQL pool size (0: pgx default)")
 	fs.DurationVar(&c.DevTokenTTL, "dev-token-ttl", 24*time.Hour, "lifetime of the platform-admin token printed in dev mode")
+	fs.BoolVar(&api, "api", api, "serve the REST API")
+	fs.BoolVar(&relayOn, "relay", relayOn, "publish committed events to the streams (env RELAY=on|off)")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of booking.events (env BOOKING_PARTITIONS)")
+	fs.StringVar(&c.EventSourceBase, "event-source-base", c.EventSourceBase, "CloudEvents source prefix (env EVENT_SOURCE_BASE)")
+	fs.BoolVar(&c.WebhookAllowLoopbackHTTP, "webhook-allow-loopback-http", c.WebhookAllowLoopbackHTTP, "accept http:// webhook URLs on loopback hosts (env WEBHOOK_ALLOW_LOOPBACK_HTTP)")
+	// ---- holds ----
+	holdExpiry := true
+	fs.BoolVar(&holdExpiry, "hold-expiry", holdExpiry, "expire holds whose expires_at passed (any number of processes may)")
+	fs.DurationVar(&c.HoldExpiryInterval, "hold-expiry-interval", time.Second, "how often due holds are looked for")
+	// ---- end of holds ----
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.DisableHoldExpiry = !holdExpiry // holds
+	c.DisableAPI, c.DisableRelay = !api, !relayOn
+	if len(envErrs) > 0 {
+		return c, errors.Join(append(envErrs, c.Validate())...)
 	}
 	return c, c.Validate()
 }
@@ -110,6 +203,10 @@ func (c Config) Validate() error {
 	if c.DatabaseMaxConns < 0 {
 		errs = append(errs, errors.New("database max conns must not be negative"))
 	}
+	if err := (stream.Topics{Partitions: c.Partitions}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("partitions: %w", err))
+	}
+
 	return errors.Join(errs...)
 }
 
@@ -124,7 +221,48 @@ type Main struct {
 	// configuration), known after Run.
 	DevToken string
 
+	// ---- events out ----
+	// Consumers are in-process consumers of the published events; Run
+	// starts them (set the field before Run), before the relay.
+	Consumers []Consumer
+	// Relay publishes committed events; nil when disabled. Known after
+	// Run; its Status serves /readyz and metrics.
+	Relay *relay.Relay
+	// Events is how in-process components reach the published events.
+	// Known after Run.
+	Events EventTransport
+
+	eventsCancel context.CancelFunc
+	relayDone    chan struct{}
+	relayStore   eventstore.Store
+	consumersWG  sync.WaitGroup
+	// ---- end of events out ----
+
+	// ---- operable service ----
+	// Metrics is the process's Prometheus registry, served at /metrics:
+	// components report through it (relay and projection lag, webhook
+	// deliveries). Known after Run.
+	Metrics *bhttp.Metrics
+	// Readiness holds the checks of /readyz; components add theirs (relay
+	// and projection lag) once they run. Known after Run.
+	Readiness *bhttp.Readiness
+	api       *bhttp.Server // the API's routes, for tests
+	// ---- end of operable service ----
+
+	// Webhooks is the webhooks feature (its Dispatcher's Stats count
+	// deliveries by outcome). Known after Run.
+	Webhooks *webhooks.Runtime // webhooks
+
+	// ---- holds ----
+	// Clock, when set before Run, replaces time.Now for the commands and
+	// the hold expiry scheduler (tests move time forward with it).
+	Clock      func() time.Time
+	expiryStop context.CancelFunc
+	expiryDone chan struct{}
+	// ---- end of holds ----
+
 	store    eventstore.Store
+	readSide *readside.ReadSide // read side: projections and queries
 	server   *http.Server
 	listener net.Listener
 	serveErr chan error
@@ -149,6 +287,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.Close()
 		}
 	}()
+	m.Metrics, m.Readiness = bhttp.NewMetrics(), bhttp.NewReadiness() // operable service
 	var idem bhttp.IdempotencyStore
 	if m.Config.DatabaseURL == "" {
 		m.Logger.Warn("DATABASE_URL is not set: using the EMBEDDED IN-MEMORY event store; every booking is lost when this process stops")
@@ -157,13 +296,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	} else {
 		pg, err := postgres.Open(ctx, m.Config.DatabaseURL, postgres.Config{
 			MaxConns:   int32(m.Config.DatabaseMaxConns),
-			Migrations: []postgres.MigrationSet{pgidempotency.Migrations()},
+			Migrations: []postgres.MigrationSet{pgidempotency.Migrations(), relay.Migrations(), subscriber.Migrations()},
 		})
 		if err != nil {
 			return err
 		}
 		m.store = pg
 		idem = pgidempotency.New(pg.Pool(), bhttp.IdempotencyOptions{})
+		if err := addDatabaseChecks(ctx, m.Readiness, pg.Pool()); err != nil { // operable service
+			return err
+		}
 		m.Logger.Info("event store: PostgreSQL, migrations applied")
 	}
 
@@ -192,17 +334,53 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	cmd := commands.New(m.store)
+	store, err := instrumented.New(m.store, m.Metrics.Registry()) // operable service: append latency
+	if err != nil {
+		return err
+	}
+	var cmdOpts []commands.Option // holds: the clock the expiry scheduler shares
+	if m.Clock != nil {
+		cmdOpts = append(cmdOpts, commands.WithClock(m.Clock))
+	}
+	cmd := commands.New(store, cmdOpts...)
+	m.startHoldExpiry(ctx, cmd) // holds
 	srv, err := bhttp.NewServer(bhttp.ServerConfig{
 		Verifier:    verifier,
 		Tenants:     bhttp.Resolver{Cmd: cmd},
 		Idempotency: idem,
 		Logger:      m.Logger,
+		Metrics:     m.Metrics,   // operable service
+		Readiness:   m.Readiness, // operable service
 	})
 	if err != nil {
 		return err
 	}
 	bhttp.RegisterAPI(srv, cmd)
+	openapi.Register(srv.Public()) // operable service: /openapi.json, /docs, /redoc
+	m.api = srv
+
+	// ---- read side: read models kept current by projectors tailing the
+	// event store from their checkpoints, and the query endpoints ----
+	m.readSide, err = readside.Open(ctx, m.store, readside.Config{Now: cmd.Now, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	bhttp.RegisterQueries(srv, bhttp.Queries{ListBookings: m.readSide.ListBookings, FreeSlots: m.readSide.FreeSlots})
+	// ---- end of read side ----
+
+	if err := m.startWebhooks(ctx, srv); err != nil { // webhooks: before the consumers start
+		return fmt.Errorf("webhooks: %w", err)
+	}
+
+	// ---- events out: in-process consumers, then the relay ----
+	if err := m.startEvents(ctx); err != nil {
+		return err
+	}
+	if m.Config.DisableAPI {
+		m.Logger.Info("bookingd running without the API")
+		return nil
+	}
+	// ---- end of events out ----
 
 	m.listener, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
@@ -237,9 +415,270 @@ func (m *Main) Close() error {
 		}
 		m.server = nil
 	}
+	m.stopEvents()         // events out: relay, then consumers, before the store
+	if m.Webhooks != nil { // webhooks: the dispatcher, before the store
+		m.Webhooks.Close()
+		m.Webhooks = nil
+	}
+	m.stopHoldExpiry()     // holds: before the store
+	if m.readSide != nil { // read side: stop the projectors before the store
+		errs = append(errs, m.readSide.Close())
+		m.readSide = nil
+	}
 	if m.store != nil {
 		m.store.Close()
 		m.store = nil
 	}
 	return errors.Join(errs...)
 }
+
+// ---- events out ----
+
+// Consumer is an in-process consumer of the published events, run by
+// package stream/subscriber: in Redis mode a consumer group on REDIS_URL,
+// in embedded mode a subscription to the process's GoChannel.
+type Consumer struct {
+	// Group is the consumer-group name. It is permanent: Redis keeps the
+	// group's position under it, so renaming it reads every retained
+	// event again.
+	Group string
+	// Topics are category topics (stream.TopicBooking, …).
+	Topics []string
+	// Handler handles each event; it must be safe for concurrent use.
+	Handler subscriber.Handler
+	// Dedupe overrides the default dedupe store (Redis, or memory in
+	// embedded mode), e.g. with a subscriber.PostgresStore.
+	Dedupe subscriber.DedupeStore
+}
+
+// EventTransport is where published events travel: Redis (REDIS_URL) or,
+// without it, the process's GoChannel. Exactly one of Redis and Bus is
+// set. A GoChannel feeds only its own process, and on a shared database
+// only the process whose relay holds the publisher lock publishes: run
+// more than one bookingd with REDIS_URL set.
+type EventTransport struct {
+	Redis  redis.UniversalClient
+	Bus    *gochannel.GoChannel
+	Topics stream.Topics
+}
+
+// SubscriberConfig returns a subscriber.Config for group on this
+// transport, with the deployment's topic naming: Redis mode, or embedded
+// mode with dead letters on the GoChannel.
+func (t EventTransport) SubscriberConfig(group string, topics ...string) subscriber.Config {
+	cfg := subscriber.Config{Group: group, Topics: topics, Naming: t.Topics, Redis: t.Redis}
+	if t.Bus != nil {
+		cfg.Subscriber, cfg.DeadLetter = t.Bus, t.Bus
+	}
+	return cfg
+}
+
+// startEvents opens the event transport, starts the consumers (in
+// embedded mode waiting until they subscribed, since GoChannel drops what
+// is published before) and then the relay. They run until Close.
+func (m *Main) startEvents(ctx context.Context) error {
+	naming := stream.Topics{Partitions: m.Config.Partitions}
+	var pub message.Publisher
+	name := relay.DefaultName
+	if m.Config.RedisURL != "" {
+		rc, err := stream.NewRedisClient(m.Config.RedisURL)
+		if err != nil {
+			return err
+		}
+		m.Events = EventTransport{Redis: rc, Topics: naming}
+		if pub, err = stream.NewRedisPublisher(rc, m.Logger); err != nil {
+			return err
+		}
+		m.Logger.Info("events: Redis Streams", slog.Int("booking_partitions", max(naming.Partitions, 1)))
+	} else {
+		bus := stream.NewGoChannel(m.Logger)
+		m.Events = EventTransport{Bus: bus, Topics: naming}
+		pub = bus
+		// Another checkpoint and lock than the Redis relay's: what went
+		// to this process's memory never reached Redis.
+		name = relay.DefaultName + ".embedded"
+		m.Logger.Warn("REDIS_URL is not set: events reach IN-PROCESS consumers only (Watermill GoChannel)")
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.eventsCancel = cancel
+
+	consumersCtx, stopConsumers := context.WithCancel(bg)
+	for _, c := range m.Consumers {
+		cfg := m.Events.SubscriberConfig(c.Group, c.Topics...)
+		cfg.Dedupe, cfg.Logger = c.Dedupe, m.Logger
+		sub, err := subscriber.New(cfg)
+		if err != nil {
+			stopConsumers()
+			return fmt.Errorf("consumer %s: %w", c.Group, err)
+		}
+		m.consumersWG.Go(func() {
+			if err := sub.Run(consumersCtx, c.Handler); err != nil {
+				m.Logger.Error("consumer stopped", slog.String("group", c.Group), slog.Any("error", err))
+			}
+		})
+		if m.Events.Bus != nil {
+			select {
+			case <-sub.Ready():
+			case <-ctx.Done():
+				stopConsumers()
+				return ctx.Err()
+			}
+		}
+	}
+	m.eventsCancel = func() {
+		cancel()
+		stopConsumers()
+	}
+
+	if m.Config.DisableRelay {
+		m.Logger.Info("relay disabled: this process publishes no events")
+		return nil
+	}
+	relayStore, pool := m.store, (*pgxpool.Pool)(nil)
+	if _, ok := m.store.(*postgres.Store); ok {
+		// A pool of its own, so that a busy API never makes the relay
+		// queue for a connection (and the other way round).
+		pg, err := postgres.Open(ctx, m.Config.DatabaseURL, postgres.Config{SkipMigrations: true, MaxConns: 3})
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		m.relayStore = pg
+		relayStore, pool = pg, pg.Pool()
+	}
+	r, err := relay.New(relay.Config{
+		Store: relayStore, Publisher: pub, Pool: pool, Topics: naming, SourceBase: m.Config.EventSourceBase,
+		Name: name, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Relay = r
+	relayCtx, stopRelay := context.WithCancel(bg)
+	m.relayDone = make(chan struct{})
+	go func() {
+		defer close(m.relayDone)
+		_ = r.Run(relayCtx)
+	}()
+	stopAll := m.eventsCancel
+	m.eventsCancel = func() {
+		stopRelay()
+		<-m.relayDone
+		stopAll()
+	}
+	return nil
+}
+
+// stopEvents stops the relay first (in embedded mode it may wait for a
+// consumer's acknowledgement), then the consumers, then closes the
+// transport. Idempotent.
+func (m *Main) stopEvents() {
+	if m.eventsCancel != nil {
+		m.eventsCancel()
+		m.eventsCancel = nil
+	}
+	m.consumersWG.Wait()
+	if m.Events.Bus != nil {
+		_ = m.Events.Bus.Close()
+	}
+	if m.Events.Redis != nil {
+		_ = m.Events.Redis.Close()
+	}
+	if m.relayStore != nil {
+		m.relayStore.Close()
+		m.relayStore = nil
+	}
+	m.Events = EventTransport{}
+}
+
+// ---- end of events out ----
+
+// ---- operable service ----
+
+// addDatabaseChecks adds the readiness checks of the PostgreSQL store:
+// "postgres" (the pool reaches the server) and "migrations" (the
+// migrations recorded when this process started are still recorded, so
+// the database is the one it migrated and was not reset or restored from
+// an older backup).
+func addDatabaseChecks(ctx context.Context, ready *bhttp.Readiness, pool *pgxpool.Pool) error {
+	const count = `SELECT count(*) FROM schema_migrations`
+	var applied int64
+	if err := pool.QueryRow(ctx, count).Scan(&applied); err != nil {
+		return fmt.Errorf("count applied migrations: %w", err)
+	}
+	ready.Add(
+		bhttp.ReadinessCheck{Name: "postgres", Check: pool.Ping},
+		bhttp.ReadinessCheck{Name: "migrations", Check: func(ctx context.Context) error {
+			var n int64
+			if err := pool.QueryRow(ctx, count).Scan(&n); err != nil {
+				return fmt.Errorf("read schema_migrations: %w", err)
+			}
+			if n < applied {
+				return fmt.Errorf("%d migrations recorded, %d applied at start", n, applied)
+			}
+			return nil
+		}},
+	)
+	return nil
+}
+
+// ---- end of operable service ----
+
+// ---- webhooks ----
+
+// startWebhooks registers the webhook endpoints on srv, adds the consumer
+// group that enqueues deliveries (webhooks.Group, permanent) to
+// m.Consumers, and starts the dispatcher, which runs until Close. On
+// PostgreSQL the deliveries live in the database, so every bookingd
+// process dispatches and none sends a delivery twice at once; in
+// embedded mode they live in memory.
+func (m *Main) startWebhooks(ctx context.Context, srv *bhttp.Server) error {
+	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Logger: m.Logger}
+	if m.Config.WebhookAllowLoopbackHTTP {
+		cfg.URLPolicy.LoopbackSchemes = []string{"http"}
+	}
+	if pg, ok := m.store.(*postgres.Store); ok {
+		cfg.Pool = pg.Pool()
+	}
+	rt, err := webhooks.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	m.Webhooks = rt
+	bhttp.RegisterWebhooks(srv, httpapi.New(rt.Service))
+	m.Consumers = append(m.Consumers, Consumer{
+		Group: webhooks.Group, Topics: webhooks.Topics(), Handler: rt.Service.Handle, Dedupe: rt.Dedupe(),
+	})
+	return rt.Start(context.WithoutCancel(ctx))
+}
+
+// ---- end of webhooks ----
+
+// ---- holds ----
+
+// startHoldExpiry runs the hold expiry scheduler (commands.HoldExpirer)
+// until Close, unless disabled. It finds open holds from the event store,
+// so a restarted process picks up where any process left off.
+func (m *Main) startHoldExpiry(ctx context.Context, cmd *commands.Handlers) {
+	if m.Config.DisableHoldExpiry {
+		m.Logger.Info("hold expiry disabled: this process expires no holds")
+		return
+	}
+	exp := commands.NewHoldExpirer(cmd, commands.HoldExpirerConfig{Interval: m.Config.HoldExpiryInterval, Logger: m.Logger})
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.expiryStop, m.expiryDone = stop, make(chan struct{})
+	go func() {
+		defer close(m.expiryDone)
+		_ = exp.Run(runCtx)
+	}()
+}
+
+// stopHoldExpiry stops the scheduler and waits for it. Idempotent.
+func (m *Main) stopHoldExpiry() {
+	if m.expiryStop != nil {
+		m.expiryStop()
+		<-m.expiryDone
+		m.expiryStop = nil
+	}
+}
+
+// ---- end of holds ----
