@@ -283,7 +283,7 @@ func (p Policy) Candidates(from, to time.Time, duration time.Duration, now time.
 			first = t
 		}
 		for s := first; s.Before(to) && !s.Add(duration).After(w.End); s = s.Add(time.Minute) {
-			if p.checkStart(s, now) == nil {
+			if p.onGrid(s) && p.checkStart(s, now) == nil {
 				out = append(out, s)
 			}
 		}
