@@ -23,8 +23,8 @@ func CategoryTopics() []string {
 }
 
 // routes maps each published event-store category to its category topic.
-// Holds and waitlist entries belong to bookings from a consumer's point of
-// view, so they travel on booking.events. The categories schedule, guard
+// Holds, waitlist entries and recurring series belong to bookings from a
+// consumer's point of view, so they travel on booking.events. The categories schedule, guard
 // and clientday are the store's internal consistency streams (day buckets
 // of a resource, uniqueness claims, per-client daily counters): their
 // events restate what the aggregate's own events already say and are not
@@ -36,6 +36,7 @@ var routes = map[string]string{
 	"booking":  TopicBooking,
 	"hold":     TopicBooking,
 	"waitlist": TopicBooking,
+	"series":   TopicBooking,
 }
 
 // RouteOf returns the category topic that carries events of the given

@@ -56,6 +56,7 @@ func TestTopicsRouteCategories(t *testing.T) {
 		"booking-" + id:           "booking.events",
 		"hold-" + id:              "booking.events",
 		"waitlist-" + id:          "booking.events",
+		"series-" + id:            "booking.events",
 	} {
 		got, ok := plain.ForStream(stream_)
 		require.True(t, ok, stream_)
