@@ -7,9 +7,14 @@
 // PostgreSQL one (Postgres, table read_availability, the occupied interval
 // a tstzrange under a GiST index); one test suite runs against both.
 //
-// Each row records the booking stream's version of the last event applied
-// to it, and inactive rows are kept for that reason, so a redelivery or an
-// old event arriving late changes nothing. Holds will join this model.
+// Holds occupy time exactly like bookings: a row per hold (keyed by the
+// hold id, which never equals a booking id) is active from hold.placed
+// until hold.released (also when a booking consumed it: that booking's own
+// row takes the time over, in the same append) or hold.expired.
+//
+// Each row records its stream's version of the last event applied to it,
+// and inactive rows are kept for that reason, so a redelivery or an old
+// event arriving late changes nothing.
 package availability
 
 import (
@@ -31,7 +36,7 @@ import (
 // it makes the projection replay the whole log.
 const Name = "availability"
 
-var categories = []string{"booking"}
+var categories = []string{"booking", "hold"}
 
 // row is one booking's hold. Times are UTC.
 type row struct {
@@ -43,8 +48,12 @@ type row struct {
 	Version                         int64
 }
 
+// bookingID returns the id of the booking or hold whose stream this is.
 func bookingID(streamID string) (uuid.UUID, bool) {
 	rest, ok := strings.CutPrefix(streamID, "booking-")
+	if !ok {
+		rest, ok = strings.CutPrefix(streamID, "hold-")
+	}
 	if !ok {
 		return uuid.Nil, false
 	}
@@ -91,6 +100,17 @@ func fold(r *row, e projections.Event) (bool, error) {
 			return false, notCreated(e)
 		}
 		r.Active = false
+	case domain.HoldPlaced:
+		if created {
+			return false, fmt.Errorf("stream %s version %d: hold.placed on an existing hold", e.StreamID, e.StreamVersion)
+		}
+		*r = row{BookingID: ev.HoldID, TenantID: ev.TenantID, ResourceID: ev.ResourceID, Seats: ev.Seats, Active: true}
+		r.setTimes(ev.Start, ev.End, ev.BufferBeforeMinutes, ev.BufferAfterMinutes)
+	case domain.HoldReleased, domain.HoldExpired:
+		if !created {
+			return false, notCreated(e)
+		}
+		r.Active = false
 	}
 	r.Version = e.StreamVersion
 	return true, nil
@@ -105,7 +125,7 @@ func (r *row) setTimes(start, end time.Time, before, after int) {
 }
 
 func notCreated(e projections.Event) error {
-	return fmt.Errorf("stream %s version %d: %s before booking.created", e.StreamID, e.StreamVersion, e.Type)
+	return fmt.Errorf("stream %s version %d: %s before the stream's first event", e.StreamID, e.StreamVersion, e.Type)
 }
 
 func (r *row) interval() queries.OccupiedInterval {

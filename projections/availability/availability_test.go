@@ -163,3 +163,40 @@ func TestResetEmptiesTheModel(t *testing.T) {
 		require.Equal(t, projections.Cursor{}, cp)
 	})
 }
+
+func TestHoldsOccupyUntilReleasedExpiredOrConsumed(t *testing.T) {
+	t.Parallel()
+	forEach(t, func(t *testing.T, m model) {
+		l := projectiontest.NewLog()
+		h1, h2, h3, b5 := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+		hold := func(id uuid.UUID, start, end time.Time) projections.Event {
+			return l.Event(t, tenant, domain.HoldStream(id), domain.HoldPlaced{HoldID: id, TenantID: tenant, ResourceID: res2,
+				Start: start, End: end, Seats: 1, ExpiresAt: day.Add(time.Hour), BufferAfterMinutes: 5, Timezone: "UTC"})
+		}
+		placed := []projections.Event{hold(h1, hour(0), hour(1)), hold(h2, hour(2), hour(3)), hold(h3, hour(4), hour(5))}
+		projectiontest.MustApply(t, m, projectiontest.Bus(placed...))
+		got, err := m.Occupied(context.Background(), tenant, []uuid.UUID{res2}, hour(-24), hour(24))
+		require.NoError(t, err)
+		require.Len(t, got, 3, "every hold occupies its time")
+		require.Equal(t, hour(1).Add(5*time.Minute), got[0].OccupiedEnd, "with the buffers in force")
+
+		consumed := b5
+		projectiontest.MustApply(t, m, projectiontest.Bus(
+			l.Event(t, tenant, domain.HoldStream(h1), domain.HoldReleased{HoldID: h1, Reason: domain.HoldReleasedByCaller}),
+			l.Event(t, tenant, domain.HoldStream(h2), domain.HoldExpired{HoldID: h2}),
+			l.Event(t, tenant, domain.HoldStream(h3), domain.HoldReleased{HoldID: h3, Reason: domain.HoldConsumed, BookingID: &consumed}),
+			l.Event(t, tenant, domain.BookingStream(b5), domain.BookingCreated{BookingID: b5, TenantID: tenant, ResourceID: res2,
+				ClientID: uuid.New(), Start: hour(4), End: hour(5), Seats: 1, Status: domain.StatusConfirmed, Timezone: "UTC"}),
+		))
+		got, err = m.Occupied(context.Background(), tenant, []uuid.UUID{res2}, hour(-24), hour(24))
+		require.NoError(t, err)
+		require.Len(t, got, 1, "released and expired holds free their time; the consuming booking takes it over")
+		require.Equal(t, b5, got[0].BookingID)
+
+		// A redelivered hold.placed after its release changes nothing.
+		projectiontest.MustApply(t, m, projectiontest.Bus(placed[0]))
+		again, err := m.Occupied(context.Background(), tenant, []uuid.UUID{res2}, hour(-24), hour(24))
+		require.NoError(t, err)
+		require.Equal(t, got, again)
+	})
+}
