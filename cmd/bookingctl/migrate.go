@@ -6,31 +6,16 @@ import (
 	"slices"
 
 	"github.com/bookingengine/booking/eventstore/postgres"
-	"github.com/bookingengine/booking/http/pgidempotency"
-	"github.com/bookingengine/booking/projections/availability"
-	"github.com/bookingengine/booking/projections/bookings"
-	"github.com/bookingengine/booking/projections/catalog"
-	"github.com/bookingengine/booking/stream/relay"
-	"github.com/bookingengine/booking/stream/subscriber"
+	"github.com/bookingengine/booking/internal/migrations"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // migrationSets lists, in order, the migration sets applied after the
-// event store's own (which postgres.Migrate always applies first). It must
-// name every set bookingd applies, so that a database migrated by
-// bookingctl is one bookingd can run on without migrating: add a set here
-// when an adapter gains one.
-func migrationSets() []postgres.MigrationSet {
-	return []postgres.MigrationSet{
-		pgidempotency.Migrations(),
-		relay.Migrations(),
-		subscriber.Migrations(),
-		bookings.Migrations(),
-		availability.Migrations(),
-		catalog.Migrations(),
-	}
-}
+// event store's own (which postgres.Migrate always applies first): the
+// very list bookingd applies (migrations.Sets), so that a database
+// migrated by bookingctl is one bookingd can run on without migrating.
+func migrationSets() []postgres.MigrationSet { return migrations.Sets() }
 
 func runMigrate(ctx context.Context, m *Main, args []string) error {
 	fs := m.flagSet("migrate", "migrate [--database-url URL]\n\n"+

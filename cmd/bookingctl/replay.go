@@ -13,8 +13,10 @@ import (
 	"github.com/bookingengine/booking/projections"
 	"github.com/bookingengine/booking/projections/availability"
 	"github.com/bookingengine/booking/projections/bookings"
+	"github.com/bookingengine/booking/projections/calendars"
 	"github.com/bookingengine/booking/projections/catalog"
 	"github.com/bookingengine/booking/projections/eventsource"
+	"github.com/bookingengine/booking/projections/reports"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -32,13 +34,20 @@ func readModels() []readModel {
 		{bookings.Name, func(p *pgxpool.Pool) projections.Projection { return bookings.NewPostgres(p) }},
 		{availability.Name, func(p *pgxpool.Pool) projections.Projection { return availability.NewPostgres(p) }},
 		{catalog.Name, func(p *pgxpool.Pool) projections.Projection { return catalog.NewPostgres(p) }},
+		{calendars.Name, func(p *pgxpool.Pool) projections.Projection { return calendars.NewPostgres(p) }},
+		{reports.Name, func(p *pgxpool.Pool) projections.Projection { return reports.NewPostgres(p) }},
 	}
 }
 
 // shadowRebuilder is what replay needs of a read model to rebuild it
 // beside its live tables, so that queries keep answering from the live
-// ones until an atomic swap. A read model offers it with four methods:
+// ones until an atomic swap. A read model offers it with five methods
+// (every read model built with pgprojection.New has them, see
+// pgprojection.Projection.BeginShadow):
 //
+//   - CheckShadow reports, changing nothing, why a rebuild (of one tenant,
+//     unless uuid.Nil) could not work for the shape of the tables, so that
+//     replay refuses before it changes any read model.
 //   - BeginShadow creates empty copies of the read model's tables, with a
 //     checkpoint of their own at the zero cursor, dropping copies an
 //     interrupted rebuild left behind.
@@ -59,6 +68,7 @@ func readModels() []readModel {
 //   - DropShadow removes the copies and their checkpoint (after a failure).
 type shadowRebuilder interface {
 	projections.Projection
+	CheckShadow(ctx context.Context, tenant uuid.UUID) error
 	BeginShadow(ctx context.Context) error
 	ApplyShadow(ctx context.Context, b projections.Batch) error
 	SwapShadow(ctx context.Context, tenant uuid.UUID) (swapped bool, err error)
@@ -130,8 +140,17 @@ func runReplay(ctx context.Context, m *Main, args []string) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("read model %s cannot be rebuilt beside its live tables yet: it lacks "+
-			"BeginShadow, ApplyShadow, SwapShadow and DropShadow (see shadowRebuilder in cmd/bookingctl); "+
+			"CheckShadow, BeginShadow, ApplyShadow, SwapShadow and DropShadow (see shadowRebuilder in cmd/bookingctl); "+
 			"nothing was changed", strings.Join(missing, ", "))
+	}
+	var problems []error
+	for _, p := range rebuilders {
+		if err := p.CheckShadow(ctx, tenant); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("replay: %w; nothing was changed", schemaHint(errors.Join(problems...)))
 	}
 	for _, p := range rebuilders {
 		prog := newProgress(m.Stderr, "replay "+p.Name(), m.terminal(), time.Now)

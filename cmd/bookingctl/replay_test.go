@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,8 +15,13 @@ import (
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/eventstore"
 	"github.com/bookingengine/booking/eventstore/postgres"
+	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/availability"
+	"github.com/bookingengine/booking/projections/bookings"
+	"github.com/bookingengine/booking/projections/catalog"
 	"github.com/bookingengine/booking/projections/eventsource"
+	"github.com/bookingengine/booking/queries"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -123,6 +129,8 @@ func (h *heads) Reset(ctx context.Context) error {
 		return err
 	})
 }
+
+func (h *heads) CheckShadow(context.Context, uuid.UUID) error { return nil }
 
 func (h *heads) BeginShadow(ctx context.Context) error {
 	if err := h.DropShadow(ctx); err != nil {
@@ -253,20 +261,9 @@ func (w *world) writer(ctx context.Context, stop <-chan struct{}, tenantMeta com
 }
 
 // startLive runs the live projector, as bookingd does, until the test ends.
-func startLive(t *testing.T, w *world, p projections.Projection) *projections.Runner {
+func startLive(t *testing.T, w *world, p projections.Projection) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	runner := projections.NewRunner(eventsource.New(w.store, 5*time.Millisecond), p, projections.RunnerConfig{BatchSize: 50})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = runner.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return runner
+	runLive(t, w, p)
 }
 
 // settle waits until the live read model has applied every committed
@@ -493,4 +490,358 @@ func TestProgressOnATerminalAndInALog(t *testing.T) {
 	p.Finish(100, 100)
 	require.True(t, strings.HasSuffix(tty.String(), "done in 2s\x1b[K\n"), "%q", tty.String())
 	require.False(t, isTerminal(&tty))
+}
+
+// runLive runs the live projector of p on the world's store, as bookingd
+// does, until stop (or the end of the test).
+func runLive(t *testing.T, w *world, p projections.Projection) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runner := projections.NewRunner(eventsource.New(w.store, 5*time.Millisecond), p, projections.RunnerConfig{BatchSize: 50})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = runner.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// registered opens every registered read model on pool.
+func registered(t *testing.T, pool *pgxpool.Pool) []shadowRebuilder {
+	t.Helper()
+	var out []shadowRebuilder
+	for _, rm := range readModels() {
+		p, ok := rm.open(pool).(shadowRebuilder)
+		require.True(t, ok, "%s cannot be rebuilt beside its live tables", rm.name)
+		out = append(out, p)
+	}
+	return out
+}
+
+// referenceDB is a second database, migrated like the world's, whose read
+// models are fed from the world's store by their own live projectors,
+// never replayed: the read models as the live projectors alone make them.
+func referenceDB(t *testing.T, w *world) (*pgxpool.Pool, []shadowRebuilder, []func()) {
+	t.Helper()
+	pool, err := pgxpool.New(w.ctx, testenv.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, postgres.Migrate(w.ctx, pool, migrationSets()...))
+	models := registered(t, pool)
+	var stops []func()
+	for _, p := range models {
+		stops = append(stops, runLive(t, w, p))
+	}
+	return pool, models, stops
+}
+
+// tablesOf lists the tables of the read models.
+func tablesOf(t *testing.T, models []shadowRebuilder) []string {
+	t.Helper()
+	var out []string
+	for _, p := range models {
+		tp, ok := p.(interface{ Tables() []string })
+		require.True(t, ok, "%s does not list its tables", p.Name())
+		out = append(out, tp.Tables()...)
+	}
+	require.Contains(t, out, "read_bookings")
+	return out
+}
+
+// dumpTable renders a table's rows, only tenant's unless uuid.Nil, in a
+// stable order, to compare read models across databases.
+func dumpTable(t *testing.T, pool *pgxpool.Pool, table string, tenant uuid.UUID) string {
+	t.Helper()
+	var s string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY to_jsonb(x)::text), '[]')::text
+		FROM `+table+` x WHERE $1 = '00000000-0000-0000-0000-000000000000'::uuid OR x.tenant_id = $1`, tenant).Scan(&s))
+	return s
+}
+
+// requireSameReadModels fails unless both databases hold the same rows
+// in every read model table.
+func requireSameReadModels(t *testing.T, want, got *pgxpool.Pool, tables []string, msg string) {
+	t.Helper()
+	for _, table := range tables {
+		require.Equal(t, dumpTable(t, want, table, uuid.Nil), dumpTable(t, got, table, uuid.Nil), "%s: %s", table, msg)
+	}
+}
+
+// damage changes a column of every row of the registered read models that
+// no event will change again, as a bug in a fold would.
+func damage(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	for _, q := range []string{
+		`UPDATE read_bookings SET title = 'damaged'`,
+		`UPDATE read_availability SET seats = seats + 100`,
+		`UPDATE read_catalog_tenants SET policy_version = policy_version + 100`,
+		`UPDATE read_catalog_categories SET name = 'damaged'`,
+		`UPDATE read_catalog_resources SET name = 'damaged'`,
+		`UPDATE read_catalog_users SET role = 'damaged'`,
+	} {
+		_, err := pool.Exec(context.Background(), q)
+		require.NoError(t, err, q)
+	}
+}
+
+// requireNoCopies fails if a replay left copies or their checkpoints.
+func requireNoCopies(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	var schemas, checkpoints int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'shadow\_%'),
+		(SELECT count(*) FROM booking_checkpoints WHERE name LIKE '%.shadow')`).Scan(&schemas, &checkpoints))
+	require.Zero(t, schemas, "shadow schemas left behind")
+	require.Zero(t, checkpoints, "shadow checkpoints left behind")
+}
+
+// TestReplayOfTheRegisteredReadModelsDuringWrites: bookingctl replay
+// rebuilds every PostgreSQL read model while commands append and the live
+// projectors apply; readers never see a table shrink or fail, and in the
+// end the tables equal both those of read models the live projectors
+// alone kept (in another database) and a fresh rebuild.
+func TestReplayOfTheRegisteredReadModelsDuringWrites(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for i := range 60 {
+		w.book(fmt.Sprint("seed", i), w.other, 1+i/20, i%20)
+	}
+	live := registered(t, w.store.Pool())
+	for _, p := range live {
+		runLive(t, w, p)
+		settle(t, w, p)
+	}
+	refPool, refModels, refStops := referenceDB(t, w)
+	damage(t, w.store.Pool())
+
+	// Readers on a pool of their own, with pgx's statement cache, as
+	// bookingd's queries: counts per table, and the read models' queries.
+	readPool, err := pgxpool.New(w.ctx, w.env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer readPool.Close()
+	tables := tablesOf(t, live)
+	stopRead := make(chan struct{})
+	var reads atomic.Int64
+	readErrs := make(chan error, 2)
+	go func() {
+		last := map[string]int{}
+		for {
+			select {
+			case <-stopRead:
+				readErrs <- nil
+				return
+			default:
+			}
+			for _, table := range tables {
+				var n int
+				if err := readPool.QueryRow(w.ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+					readErrs <- fmt.Errorf("count %s: %w", table, err)
+					return
+				}
+				if n < last[table] {
+					readErrs <- fmt.Errorf("%s went from %d to %d rows", table, last[table], n)
+					return
+				}
+				last[table] = n
+			}
+			reads.Add(1)
+		}
+	}()
+	go func() {
+		bm, am, cm := bookings.NewPostgres(readPool), availability.NewPostgres(readPool), catalog.NewPostgres(readPool)
+		from, to := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 12, 1, 0, 0, 0, 0, time.UTC)
+		lastListed, lastOccupied := 0, 0
+		for {
+			select {
+			case <-stopRead:
+				readErrs <- nil
+				return
+			default:
+			}
+			bs, err := bm.ListBookings(w.ctx, queries.BookingFilter{TenantID: w.tenant, Visible: queries.Visibility{All: true}})
+			if err == nil && len(bs) < lastListed {
+				err = fmt.Errorf("listed %d bookings after %d", len(bs), lastListed)
+			}
+			if err != nil {
+				readErrs <- fmt.Errorf("list bookings: %w", err)
+				return
+			}
+			occ, err := am.Occupied(w.ctx, w.tenant, []uuid.UUID{w.resource, w.other}, from, to)
+			if err == nil && len(occ) < lastOccupied {
+				err = fmt.Errorf("%d holds after %d", len(occ), lastOccupied)
+			}
+			if err != nil {
+				readErrs <- fmt.Errorf("occupied: %w", err)
+				return
+			}
+			if _, err := cm.ResourcePolicy(w.ctx, w.tenant, w.resource); err != nil {
+				readErrs <- fmt.Errorf("resource policy: %w", err)
+				return
+			}
+			lastListed, lastOccupied = len(bs), len(occ)
+			reads.Add(1)
+		}
+	}()
+
+	stop := make(chan struct{})
+	var written atomic.Int64
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- w.writer(w.ctx, stop, w.meta("live"), w.resource, w.client, &written) }()
+	require.Eventually(t, func() bool { return written.Load() >= 5 }, 10*time.Second, time.Millisecond)
+
+	readsBefore := reads.Load()
+	r := run(t, w.env, "replay", "--batch-size", "3")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, p := range live {
+		require.Contains(t, r.stdout, p.Name()+": rebuilt from ")
+	}
+	require.Greater(t, reads.Load(), readsBefore, "queries answered during the replay")
+
+	n := written.Load()
+	require.Eventually(t, func() bool { return written.Load() >= n+5 }, 10*time.Second, time.Millisecond)
+	close(stop)
+	require.NoError(t, <-writeErr)
+	close(stopRead)
+	require.NoError(t, <-readErrs)
+	require.NoError(t, <-readErrs)
+	requireNoCopies(t, w.store.Pool())
+
+	for i, p := range live {
+		settle(t, w, p)
+		settle(t, w, refModels[i])
+	}
+	requireSameReadModels(t, refPool, w.store.Pool(), tables, "the replayed read model equals the live one")
+
+	// A fresh rebuild of the reference read models gives the same rows.
+	for i, p := range refModels {
+		refStops[i]()
+		_, err := projections.Rebuild(w.ctx, eventsource.New(w.store, 5*time.Millisecond), p, 100)
+		require.NoError(t, err)
+		runLive(t, w, p)
+		settle(t, w, p)
+	}
+	requireSameReadModels(t, refPool, w.store.Pool(), tables, "the replayed read model equals a fresh rebuild")
+}
+
+// TestReplayOfOneTenantOnTheRegisteredReadModels: replay --tenant
+// rebuilds that tenant's rows of every read model and leaves the other
+// tenants' rows alone.
+func TestReplayOfOneTenantOnTheRegisteredReadModels(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.book("mine", w.resource, 1, 9)
+	w.book("mine2", w.other, 1, 9)
+	other := *w
+	res, err := w.h.CreateTenant(w.ctx, commands.Meta{Actor: domain.Actor{ID: "platform", Role: domain.RolePlatformAdmin}},
+		commands.CreateTenant{Input: domain.TenantInput{Name: "Other", Domain: uuid.NewString()[:8] + ".example.com"}})
+	require.NoError(t, err)
+	other.tenant = res.ID
+	cat, err := w.h.CreateResourceCategory(w.ctx, other.meta("c"), commands.CreateResourceCategory{Input: domain.ResourceCategoryInput{Name: "Rooms"}})
+	require.NoError(t, err)
+	r, err := w.h.CreateResource(w.ctx, other.meta("r"), commands.CreateResource{Input: domain.ResourceInput{
+		CategoryID: &cat.ID, Name: "R", Kind: domain.KindSpace}})
+	require.NoError(t, err)
+	u, err := w.h.CreateUser(w.ctx, other.meta("u"), commands.CreateUser{Input: domain.UserInput{Email: "bo@example.com", Name: "Bo", Role: domain.RoleClient}})
+	require.NoError(t, err)
+	_, err = w.h.CreateBooking(w.ctx, other.meta("b"), commands.CreateBooking{Request: domain.BookingRequest{
+		ResourceID: r.ID, ClientID: u.ID, Start: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}})
+	require.NoError(t, err)
+
+	live := registered(t, w.store.Pool())
+	for _, p := range live {
+		runLive(t, w, p)
+		settle(t, w, p)
+	}
+	refPool, refModels, _ := referenceDB(t, w)
+	for _, p := range refModels {
+		settle(t, w, p)
+	}
+	damage(t, w.store.Pool())
+	tables := tablesOf(t, live)
+	damaged := map[string]string{}
+	withRows := 0
+	for _, table := range tables {
+		damaged[table] = dumpTable(t, w.store.Pool(), table, other.tenant)
+		if damaged[table] != "[]" {
+			withRows++ // a table this workload leaves empty (series) proves nothing either way
+		}
+	}
+	require.GreaterOrEqual(t, withRows, len(tables)-1, "the other tenant has rows in the tables")
+
+	out := mustRun(t, w.env, "replay", "--tenant", w.tenant.String())
+	for _, p := range live {
+		require.Contains(t, out, p.Name()+": rebuilt from ")
+		settle(t, w, p)
+	}
+	requireNoCopies(t, w.store.Pool())
+	for _, table := range tables {
+		require.Equal(t, dumpTable(t, refPool, table, w.tenant), dumpTable(t, w.store.Pool(), table, w.tenant),
+			"%s: the tenant's rows are rebuilt", table)
+		require.Equal(t, damaged[table], dumpTable(t, w.store.Pool(), table, other.tenant),
+			"%s: the other tenant's rows are untouched", table)
+	}
+}
+
+// TestReplayFailureLeavesTheRegisteredReadModels: a replay cancelled, or
+// failing, half-way leaves the live tables and checkpoints as they were
+// and drops its copies.
+func TestReplayFailureLeavesTheRegisteredReadModels(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for i := range 5 {
+		w.book(fmt.Sprint("b", i), w.other, 1, 9+i)
+	}
+	live := registered(t, w.store.Pool())
+	for _, p := range live {
+		runLive(t, w, p)
+		settle(t, w, p)
+	}
+	damage(t, w.store.Pool())
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		for _, table := range tablesOf(t, live) {
+			out[table] = dumpTable(t, w.store.Pool(), table, uuid.Nil)
+		}
+		for _, p := range live {
+			cp, err := p.Checkpoint(w.ctx)
+			require.NoError(t, err)
+			out[p.Name()+" checkpoint"] = cp.String()
+		}
+		return out
+	}
+	before := snapshot()
+
+	for _, p := range live {
+		// Cancelled after the first batch.
+		ctx, cancel := context.WithCancel(w.ctx)
+		_, err := replayReadModel(ctx, w.store, p, uuid.Nil, 1, func(done, _ int64) {
+			if done > 0 {
+				cancel()
+			}
+		})
+		cancel()
+		require.ErrorIs(t, err, context.Canceled, p.Name())
+		requireNoCopies(t, w.store.Pool())
+		require.Equal(t, before, snapshot(), p.Name())
+
+		// Failing after the first batch: the copies vanish under it.
+		schema := p.(interface{ ShadowSchema() string }).ShadowSchema()
+		_, err = replayReadModel(w.ctx, w.store, p, uuid.Nil, 1, func(done, _ int64) {
+			if done == 1 {
+				_, err := w.store.Pool().Exec(w.ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+				require.NoError(t, err)
+			}
+		})
+		require.ErrorContains(t, err, "no shadow copy", p.Name())
+		requireNoCopies(t, w.store.Pool())
+		require.Equal(t, before, snapshot(), p.Name())
+	}
 }

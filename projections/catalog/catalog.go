@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/google/uuid"
@@ -70,6 +71,7 @@ type tenantRow struct {
 type categoryRow struct {
 	ID, TenantID uuid.UUID
 	Name         string
+	View         domain.ResourceCategoryView
 	Version      int64
 }
 
@@ -82,6 +84,7 @@ type resourceRow struct {
 	Timezone     string
 	Availability domain.Availability
 	Active       bool
+	View         domain.ResourceView
 	Version      int64
 }
 
@@ -89,6 +92,7 @@ type userRow struct {
 	ID, TenantID uuid.UUID
 	Role         domain.Role
 	ResourceID   uuid.UUID // uuid.Nil: none
+	View         domain.UserView
 	Version      int64
 }
 
@@ -136,9 +140,13 @@ func foldCategory(r *categoryRow, e projections.Event) (bool, error) {
 		return false, err
 	}
 	if ev, ok := ev.(domain.ResourceCategoryCreated); ok {
-		*r = categoryRow{ID: ev.CategoryID, TenantID: ev.TenantID, Name: ev.Name}
+		*r = categoryRow{ID: ev.CategoryID, TenantID: ev.TenantID, Name: ev.Name, View: domain.ResourceCategoryView{
+			ID: ev.CategoryID, TenantID: ev.TenantID, Name: ev.Name, Description: ev.Description,
+			CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt, CreatedBy: ev.CreatedBy, UpdatedBy: ev.CreatedBy,
+		}}
 	}
 	r.Version = e.StreamVersion
+	r.View.Version = e.StreamVersion
 	return true, nil
 }
 
@@ -157,14 +165,28 @@ func foldResource(r *resourceRow, e projections.Event) (bool, error) {
 	case domain.ResourceCreated:
 		*r = resourceRow{ID: ev.ResourceID, TenantID: ev.TenantID, CategoryID: orNil(ev.CategoryID), Name: ev.Name,
 			Kind: ev.Kind, Capacity: ev.Capacity, Timezone: ev.Timezone, Active: true}
+		r.View = domain.ResourceView{ID: ev.ResourceID, TenantID: ev.TenantID,
+			CreatedAt: ev.CreatedAt, CreatedBy: ev.CreatedBy}
+		r.View.UpdatedAt, r.View.UpdatedBy, r.View.Attributes = ev.CreatedAt, ev.CreatedBy, attributes(ev.Attributes)
 	case domain.ResourceUpdated:
 		r.CategoryID, r.Name, r.Kind, r.Capacity, r.Timezone = orNil(ev.CategoryID), ev.Name, ev.Kind, ev.Capacity, ev.Timezone
+		r.View.UpdatedAt, r.View.UpdatedBy, r.View.Attributes = ev.At, ev.Actor, attributes(ev.Attributes)
 	case domain.ResourceAvailabilityChanged:
 		r.Availability = ev.Availability
+		r.View.UpdatedAt, r.View.UpdatedBy = ev.At, ev.Actor
 	case domain.ResourceDeactivated:
 		r.Active = false
+		r.View.UpdatedAt, r.View.UpdatedBy = ev.At, ev.Actor
 	}
 	r.Version = e.StreamVersion
+	if r.ID != uuid.Nil {
+		r.View.CategoryID, r.View.Name, r.View.Kind, r.View.Capacity = nullable(r.CategoryID), r.Name, r.Kind, r.Capacity
+		r.View.Timezone, r.View.Availability, r.View.Active = r.Timezone, r.Availability, r.Active
+		if len(r.View.Availability.Overrides) == 0 {
+			r.View.Availability.Overrides = nil // as the aggregate's view shows none
+		}
+		r.View.Version = r.Version
+	}
 	return true, nil
 }
 
@@ -179,14 +201,38 @@ func foldUser(r *userRow, e projections.Event) (bool, error) {
 	switch ev := ev.(type) {
 	case domain.UserCreated:
 		*r = userRow{ID: ev.UserID, TenantID: ev.TenantID, Role: ev.Role, ResourceID: orNil(ev.ResourceID)}
+		r.View = domain.UserView{ID: ev.UserID, TenantID: ev.TenantID, Email: ev.Email, Name: ev.Name,
+			Attributes: attributes(ev.Attributes), CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
+			CreatedBy: ev.CreatedBy, UpdatedBy: ev.CreatedBy}
 	case domain.UserUpdated:
 		if r.Version == 0 {
 			return false, notCreated(e)
 		}
 		r.Role, r.ResourceID = ev.Role, orNil(ev.ResourceID)
+		r.View.Email, r.View.Name, r.View.Attributes = ev.Email, ev.Name, attributes(ev.Attributes)
+		r.View.UpdatedAt, r.View.UpdatedBy = ev.At, ev.Actor
 	}
 	r.Version = e.StreamVersion
+	if r.ID != uuid.Nil {
+		r.View.Role, r.View.ResourceID, r.View.Version = r.Role, nullable(r.ResourceID), r.Version
+	}
 	return true, nil
+}
+
+// attributes is the view's copy of an event's attributes: never nil, as
+// the aggregates' views never show null.
+func attributes(a map[string]any) map[string]any {
+	if a == nil {
+		return map[string]any{}
+	}
+	return maps.Clone(a)
+}
+
+func nullable(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
 }
 
 func orNil(id *uuid.UUID) uuid.UUID {

@@ -19,6 +19,7 @@ type model interface {
 	projections.Projection
 	queries.PolicyReadModel
 	queries.UserLinks
+	queries.CatalogReadModel
 }
 
 var implementations = []struct {
@@ -65,6 +66,8 @@ type fixture struct {
 	events    []projections.Event
 	tenant    *domain.Tenant
 	resources map[uuid.UUID]*domain.Resource
+	// views are the aggregates' View() after the fixture's events.
+	views map[uuid.UUID]any
 }
 
 func (f *fixture) record(t *testing.T, stream string, changes []domain.Event) {
@@ -76,7 +79,7 @@ func (f *fixture) record(t *testing.T, stream string, changes []domain.Event) {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{log: projectiontest.NewLog(), resources: map[uuid.UUID]*domain.Resource{}}
+	f := &fixture{log: projectiontest.NewLog(), resources: map[uuid.UUID]*domain.Resource{}, views: map[uuid.UUID]any{}}
 	tn, err := domain.NewTenant(tenant, domain.TenantInput{Name: "Clinic", Domain: "clinic.example.com", Settings: &domain.SettingsInput{
 		Timezone: ptr("America/New_York"), BufferAfterMinutes: ptr(10), SlotGranularityMinutes: ptr(30),
 	}}, admin, t0)
@@ -90,6 +93,7 @@ func newFixture(t *testing.T) *fixture {
 	c, err := domain.NewResourceCategory(category, tenant, domain.ResourceCategoryInput{Name: "Rooms"}, admin, t0)
 	require.NoError(t, err)
 	f.record(t, domain.ResourceCategoryStream(category), c.Changes())
+	f.views[category] = c.View()
 
 	for i, id := range []uuid.UUID{res1, res2, res3} {
 		r, err := domain.NewResource(id, tenant, domain.ResourceInput{CategoryID: ptr(category), Name: "Room", Kind: domain.KindSpace,
@@ -106,15 +110,19 @@ func newFixture(t *testing.T) *fixture {
 	for _, id := range []uuid.UUID{res1, res2, res3} {
 		f.record(t, domain.ResourceStream(id), f.resources[id].Changes())
 		f.resources[id].ClearChanges()
+		f.views[id] = f.resources[id].View()
 	}
 
 	u, err := domain.NewUser(pro, tenant, domain.UserInput{Email: "pro@example.com", Name: "Pro", Role: domain.RoleProfessional}, nil, admin, t0)
 	require.NoError(t, err)
 	require.NoError(t, u.Update(domain.UserPatch{ResourceID: ptr(res1)}, nil, admin, t0))
 	f.record(t, domain.UserStream(pro), u.Changes())
-	cl, err := domain.NewUser(client, tenant, domain.UserInput{Email: "c@example.com", Name: "C", Role: domain.RoleClient}, nil, admin, t0)
+	f.views[pro] = u.View()
+	cl, err := domain.NewUser(client, tenant, domain.UserInput{Email: "c@example.com", Name: "C", Role: domain.RoleClient,
+		Attributes: map[string]any{"vip": true}}, nil, admin, t0)
 	require.NoError(t, err)
 	f.record(t, domain.UserStream(client), cl.Changes())
+	f.views[client] = cl.View()
 	return f
 }
 

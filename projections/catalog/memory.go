@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -15,8 +16,8 @@ import (
 )
 
 // Memory is the in-memory catalog read model of the embedded mode. It
-// implements projections.Projection, queries.PolicyReadModel and
-// queries.UserLinks. Safe for concurrent use.
+// implements projections.Projection, queries.PolicyReadModel,
+// queries.UserLinks and queries.CatalogReadModel. Safe for concurrent use.
 type Memory struct {
 	mu         sync.RWMutex
 	tenants    map[uuid.UUID]*tenantRow
@@ -27,9 +28,10 @@ type Memory struct {
 }
 
 var (
-	_ projections.Projection  = (*Memory)(nil)
-	_ queries.PolicyReadModel = (*Memory)(nil)
-	_ queries.UserLinks       = (*Memory)(nil)
+	_ projections.Projection   = (*Memory)(nil)
+	_ queries.PolicyReadModel  = (*Memory)(nil)
+	_ queries.UserLinks        = (*Memory)(nil)
+	_ queries.CatalogReadModel = (*Memory)(nil)
 )
 
 // NewMemory returns an empty read model.
@@ -179,4 +181,76 @@ func (m *Memory) LinkedResource(_ context.Context, tenantID, userID uuid.UUID) (
 		return uuid.Nil, false, nil
 	}
 	return u.ResourceID, true, nil
+}
+
+// after reports whether (name, id) sorts after k: by name byte by byte,
+// then by id.
+func after(name string, id uuid.UUID, k *queries.NameKey) bool {
+	if k == nil {
+		return true
+	}
+	if c := strings.Compare(name, k.Name); c != 0 {
+		return c > 0
+	}
+	return bytes.Compare(id[:], k.ID[:]) > 0
+}
+
+// page sorts the matching views by name then id and keeps at most limit.
+func page[T any](views []T, key func(T) (string, uuid.UUID), limit int) []T {
+	slices.SortFunc(views, func(a, b T) int {
+		an, ai := key(a)
+		bn, bi := key(b)
+		if c := strings.Compare(an, bn); c != 0 {
+			return c
+		}
+		return bytes.Compare(ai[:], bi[:])
+	})
+	if limit > 0 && len(views) > limit {
+		views = views[:limit]
+	}
+	return views
+}
+
+// ListResourceCategories returns the tenant's categories matching f.
+func (m *Memory) ListResourceCategories(_ context.Context, f queries.CategoryFilter) ([]domain.ResourceCategoryView, error) {
+	m.mu.RLock()
+	var out []domain.ResourceCategoryView
+	for _, c := range m.categories {
+		if c.TenantID == f.TenantID && after(c.Name, c.ID, f.After) {
+			out = append(out, c.View)
+		}
+	}
+	m.mu.RUnlock()
+	return page(out, func(v domain.ResourceCategoryView) (string, uuid.UUID) { return v.Name, v.ID }, f.Limit), nil
+}
+
+// ListResources returns the tenant's resources matching f.
+func (m *Memory) ListResources(_ context.Context, f queries.ResourceFilter) ([]domain.ResourceView, error) {
+	m.mu.RLock()
+	var out []domain.ResourceView
+	for _, r := range m.resources {
+		if r.TenantID != f.TenantID || !after(r.Name, r.ID, f.After) ||
+			(f.CategoryID != uuid.Nil && r.CategoryID != f.CategoryID) ||
+			(f.Kind != "" && r.Kind != f.Kind) || (f.Active != nil && r.Active != *f.Active) {
+			continue
+		}
+		out = append(out, r.View)
+	}
+	m.mu.RUnlock()
+	return page(out, func(v domain.ResourceView) (string, uuid.UUID) { return v.Name, v.ID }, f.Limit), nil
+}
+
+// ListUsers returns the tenant's users matching f.
+func (m *Memory) ListUsers(_ context.Context, f queries.UserFilter) ([]domain.UserView, error) {
+	m.mu.RLock()
+	var out []domain.UserView
+	for _, u := range m.users {
+		if u.TenantID != f.TenantID || !after(u.View.Name, u.ID, f.After) ||
+			(f.Role != "" && u.Role != f.Role) || (f.Email != "" && u.View.Email != f.Email) {
+			continue
+		}
+		out = append(out, u.View)
+	}
+	m.mu.RUnlock()
+	return page(out, func(v domain.UserView) (string, uuid.UUID) { return v.Name, v.ID }, f.Limit), nil
 }

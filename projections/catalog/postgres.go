@@ -37,17 +37,18 @@ func Migrations() postgres.MigrationSet {
 
 // Postgres is the catalog read model in tables read_catalog_tenants,
 // _categories, _resources and _users. It implements
-// projections.Projection (through pgprojection), queries.PolicyReadModel
-// and queries.UserLinks. Safe for concurrent use.
+// projections.Projection (through pgprojection), queries.PolicyReadModel,
+// queries.UserLinks and queries.CatalogReadModel. Safe for concurrent use.
 type Postgres struct {
 	*pgprojection.Projection
 	pool *pgxpool.Pool
 }
 
 var (
-	_ projections.Projection  = (*Postgres)(nil)
-	_ queries.PolicyReadModel = (*Postgres)(nil)
-	_ queries.UserLinks       = (*Postgres)(nil)
+	_ projections.Projection   = (*Postgres)(nil)
+	_ queries.PolicyReadModel  = (*Postgres)(nil)
+	_ queries.UserLinks        = (*Postgres)(nil)
+	_ queries.CatalogReadModel = (*Postgres)(nil)
 )
 
 // NewPostgres returns the read model on pool; the tables must have been
@@ -135,18 +136,23 @@ func applyTenant(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.Eve
 
 func applyCategory(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.Event) error {
 	r := &categoryRow{}
-	err := tx.QueryRow(ctx, `SELECT id, tenant_id, name, version FROM read_catalog_categories WHERE id = $1`, id).
-		Scan(&r.ID, &r.TenantID, &r.Name, &r.Version)
+	err := tx.QueryRow(ctx, `SELECT id, tenant_id, name, view, version FROM read_catalog_categories WHERE id = $1`, id).
+		Scan(&r.ID, &r.TenantID, &r.Name, &r.View, &r.Version)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("load category %s: %w", id, err)
 	}
 	if ok, err := foldCategory(r, e); err != nil || !ok || r.Version == 0 {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO read_catalog_categories AS c (id, tenant_id, name, version)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, name = excluded.name, version = excluded.version
-		WHERE c.version < excluded.version`, id, r.TenantID, r.Name, r.Version)
+	view, err := json.Marshal(r.View)
+	if err != nil {
+		return fmt.Errorf("category %s: view: %w", id, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO read_catalog_categories AS c (id, tenant_id, name, view, version)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, name = excluded.name, view = excluded.view,
+			version = excluded.version
+		WHERE c.version < excluded.version`, id, r.TenantID, r.Name, view, r.Version)
 	if err != nil {
 		return fmt.Errorf("write category %s: %w", id, err)
 	}
@@ -154,7 +160,7 @@ func applyCategory(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.E
 }
 
 const resourceColumns = `id, tenant_id, coalesce(category_id, '00000000-0000-0000-0000-000000000000'), name, kind,
-	capacity, timezone, availability, active, version`
+	capacity, timezone, availability, active, view, version`
 
 func scanResource(row pgx.CollectableRow) (*resourceRow, error) {
 	r := &resourceRow{}
@@ -162,7 +168,8 @@ func scanResource(row pgx.CollectableRow) (*resourceRow, error) {
 		kind  string
 		avail []byte
 	)
-	if err := row.Scan(&r.ID, &r.TenantID, &r.CategoryID, &r.Name, &kind, &r.Capacity, &r.Timezone, &avail, &r.Active, &r.Version); err != nil {
+	if err := row.Scan(&r.ID, &r.TenantID, &r.CategoryID, &r.Name, &kind, &r.Capacity, &r.Timezone, &avail, &r.Active,
+		&r.View, &r.Version); err != nil {
 		return nil, err
 	}
 	r.Kind = domain.ResourceKind(kind)
@@ -191,14 +198,18 @@ func applyResource(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.E
 	if err != nil {
 		return fmt.Errorf("resource %s: availability: %w", id, err)
 	}
+	view, err := json.Marshal(r.View)
+	if err != nil {
+		return fmt.Errorf("resource %s: view: %w", id, err)
+	}
 	_, err = tx.Exec(ctx, `INSERT INTO read_catalog_resources AS r
-			(id, tenant_id, category_id, name, kind, capacity, timezone, availability, active, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			(id, tenant_id, category_id, name, kind, capacity, timezone, availability, active, view, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, category_id = excluded.category_id,
 			name = excluded.name, kind = excluded.kind, capacity = excluded.capacity, timezone = excluded.timezone,
-			availability = excluded.availability, active = excluded.active, version = excluded.version
+			availability = excluded.availability, active = excluded.active, view = excluded.view, version = excluded.version
 		WHERE r.version < excluded.version`,
-		id, r.TenantID, nullable(r.CategoryID), r.Name, string(r.Kind), r.Capacity, r.Timezone, avail, r.Active, r.Version)
+		id, r.TenantID, nullable(r.CategoryID), r.Name, string(r.Kind), r.Capacity, r.Timezone, avail, r.Active, view, r.Version)
 	if err != nil {
 		return fmt.Errorf("write resource %s: %w", id, err)
 	}
@@ -211,8 +222,8 @@ func applyUser(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.Event
 		role     string
 		resource *uuid.UUID
 	)
-	err := tx.QueryRow(ctx, `SELECT id, tenant_id, role, resource_id, version FROM read_catalog_users WHERE id = $1`, id).
-		Scan(&r.ID, &r.TenantID, &role, &resource, &r.Version)
+	err := tx.QueryRow(ctx, `SELECT id, tenant_id, role, resource_id, view, version FROM read_catalog_users WHERE id = $1`, id).
+		Scan(&r.ID, &r.TenantID, &role, &resource, &r.View, &r.Version)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("load user %s: %w", id, err)
 	}
@@ -220,22 +231,21 @@ func applyUser(ctx context.Context, tx pgx.Tx, id uuid.UUID, e projections.Event
 	if ok, err := foldUser(r, e); err != nil || !ok || r.Version == 0 {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO read_catalog_users AS u (id, tenant_id, role, resource_id, version)
-		VALUES ($1, $2, $3, $4, $5)
+	view, err := json.Marshal(r.View)
+	if err != nil {
+		return fmt.Errorf("user %s: view: %w", id, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO read_catalog_users AS u (id, tenant_id, role, resource_id, name, email, view, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, role = excluded.role,
-			resource_id = excluded.resource_id, version = excluded.version
-		WHERE u.version < excluded.version`, id, r.TenantID, string(r.Role), nullable(r.ResourceID), r.Version)
+			resource_id = excluded.resource_id, name = excluded.name, email = excluded.email, view = excluded.view,
+			version = excluded.version
+		WHERE u.version < excluded.version`, id, r.TenantID, string(r.Role), nullable(r.ResourceID), r.View.Name, r.View.Email,
+		view, r.Version)
 	if err != nil {
 		return fmt.Errorf("write user %s: %w", id, err)
 	}
 	return nil
-}
-
-func nullable(id uuid.UUID) *uuid.UUID {
-	if id == uuid.Nil {
-		return nil
-	}
-	return &id
 }
 
 // ResourcePolicy returns the policy of one resource of the tenant, or
@@ -307,4 +317,63 @@ func (p *Postgres) LinkedResource(ctx context.Context, tenantID, userID uuid.UUI
 		return uuid.Nil, false, fmt.Errorf("user %s: %w", userID, err)
 	}
 	return *rid, true, nil
+}
+
+// listViews runs a listing whose only column is the view JSON and decodes
+// each row into a T.
+func listViews[T any](ctx context.Context, pool *pgxpool.Pool, what, sql string, args ...any) ([]T, error) {
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// afterKey returns the name and id a page starts after, and whether there
+// is one.
+func afterKey(k *queries.NameKey) (string, uuid.UUID, bool) {
+	if k == nil {
+		return "", uuid.Nil, false
+	}
+	return k.Name, k.ID, true
+}
+
+// limitOrAll maps a zero limit to SQL's LIMIT ALL (NULL).
+func limitOrAll(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+// ListResourceCategories returns the tenant's categories matching f.
+func (p *Postgres) ListResourceCategories(ctx context.Context, f queries.CategoryFilter) ([]domain.ResourceCategoryView, error) {
+	name, id, paged := afterKey(f.After)
+	return listViews[domain.ResourceCategoryView](ctx, p.pool, "resource categories", `SELECT view FROM read_catalog_categories
+		WHERE tenant_id = $1 AND (NOT $2 OR (name COLLATE "C", id) > ($3 COLLATE "C", $4))
+		ORDER BY name COLLATE "C", id LIMIT $5`, f.TenantID, paged, name, id, limitOrAll(f.Limit))
+}
+
+// ListResources returns the tenant's resources matching f.
+func (p *Postgres) ListResources(ctx context.Context, f queries.ResourceFilter) ([]domain.ResourceView, error) {
+	name, id, paged := afterKey(f.After)
+	return listViews[domain.ResourceView](ctx, p.pool, "resources", `SELECT view FROM read_catalog_resources
+		WHERE tenant_id = $1 AND (NOT $2 OR (name COLLATE "C", id) > ($3 COLLATE "C", $4))
+			AND ($5::uuid IS NULL OR category_id = $5) AND ($6 = '' OR kind = $6) AND ($7::boolean IS NULL OR active = $7)
+		ORDER BY name COLLATE "C", id LIMIT $8`,
+		f.TenantID, paged, name, id, nullable(f.CategoryID), string(f.Kind), f.Active, limitOrAll(f.Limit))
+}
+
+// ListUsers returns the tenant's users matching f.
+func (p *Postgres) ListUsers(ctx context.Context, f queries.UserFilter) ([]domain.UserView, error) {
+	name, id, paged := afterKey(f.After)
+	return listViews[domain.UserView](ctx, p.pool, "users", `SELECT view FROM read_catalog_users
+		WHERE tenant_id = $1 AND (NOT $2 OR (name COLLATE "C", id) > ($3 COLLATE "C", $4))
+			AND ($5 = '' OR role = $5) AND ($6 = '' OR email = $6)
+		ORDER BY name COLLATE "C", id LIMIT $7`,
+		f.TenantID, paged, name, id, string(f.Role), f.Email, limitOrAll(f.Limit))
 }

@@ -8,6 +8,13 @@
 // A read model package embeds its own migration set for its tables and
 // passes it to postgres.Migrate (or Config.Migrations) next to the event
 // store's; the checkpoint table belongs to the event store's set.
+//
+// Every projection can also be rebuilt beside its live tables (shadow.go):
+// BeginShadow creates empty copies in a schema of their own, ApplyShadow
+// folds batches into them with the same Apply (the copies' schema first
+// on the search_path) against a checkpoint of their own, and SwapShadow
+// replaces the live tables, or one tenant's rows, atomically, so that
+// queries keep answering from the live tables until the swap commits.
 package pgprojection
 
 import (
@@ -17,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bookingengine/booking/eventstore"
@@ -56,14 +64,19 @@ type Definition struct {
 	// Categories are the event-store categories the projection reads.
 	Categories []string
 	// Tables are the read model's tables, emptied by Reset. Only names
-	// made of letters, digits, '_' and '.' are accepted.
+	// made of letters, digits, '_' and '.' are accepted. A shadow rebuild
+	// (BeginShadow) further needs them unqualified, resolved through the
+	// search_path as Apply uses them, and a uuid column tenant_id in each
+	// to replace one tenant's rows.
 	Tables []string
 	// Apply folds a batch into the read model inside tx, which also
 	// stores the checkpoint. Events come in read-all order (from the bus:
 	// in stream order per stream) and include types the projection does
 	// not use. It must skip an event whose stream version is not above
 	// the version recorded in the row it changes, so that a redelivery
-	// or an old event arriving late changes nothing.
+	// or an old event arriving late changes nothing. It must name the
+	// tables unqualified and touch no table outside Tables: ApplyShadow
+	// runs it with the shadow copies first on the search_path.
 	Apply func(ctx context.Context, tx pgx.Tx, events []projections.Event) error
 }
 
@@ -122,6 +135,9 @@ func (p *Projection) Categories() []string { return p.def.Categories }
 // Pool returns the pool the read model lives in.
 func (p *Projection) Pool() *pgxpool.Pool { return p.pool }
 
+// Tables returns the read model's tables, as Definition.Tables names them.
+func (p *Projection) Tables() []string { return slices.Clone(p.def.Tables) }
+
 // Apply implements projections.Projection.Apply: one transaction holding
 // the projection's advisory lock checks the stored checkpoint against
 // b.From, runs the fold and stores b.To. The lock takes no transaction
@@ -133,28 +149,35 @@ func (p *Projection) Apply(ctx context.Context, b projections.Batch) error {
 		if err := p.lock(ctx, tx); err != nil {
 			return err
 		}
-		if !b.FromBus {
-			cur, err := checkpoint(ctx, tx, p.def.Name)
-			if err != nil {
-				return err
-			}
-			if cur != b.From {
-				return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
-			}
-		}
-		if err := p.def.Apply(ctx, tx, b.Events); err != nil {
-			return err
-		}
-		if b.FromBus {
-			return nil
-		}
-		return postgres.SaveCheckpointTx(ctx, tx, p.def.Name, eventstore.Cursor{TransactionID: b.To.TransactionID, Position: b.To.Position})
+		return p.applyTx(ctx, tx, p.def.Name, b)
 	})
 	if err != nil {
 		return fmt.Errorf("projection %s: %w", p.def.Name, err)
 	}
 	p.signal.Notify()
 	return nil
+}
+
+// applyTx checks the checkpoint stored under name against b.From, runs
+// the fold and stores b.To under name, inside tx, which holds the lock
+// that guards that checkpoint.
+func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) error {
+	if !b.FromBus {
+		cur, err := checkpoint(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if cur != b.From {
+			return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
+		}
+	}
+	if err := p.def.Apply(ctx, tx, b.Events); err != nil {
+		return err
+	}
+	if b.FromBus {
+		return nil
+	}
+	return postgres.SaveCheckpointTx(ctx, tx, name, eventstore.Cursor{TransactionID: b.To.TransactionID, Position: b.To.Position})
 }
 
 // lock takes the projection's advisory lock for the transaction and turns

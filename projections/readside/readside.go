@@ -19,9 +19,11 @@ import (
 	"github.com/bookingengine/booking/projections"
 	"github.com/bookingengine/booking/projections/availability"
 	"github.com/bookingengine/booking/projections/bookings"
+	"github.com/bookingengine/booking/projections/calendars"
 	"github.com/bookingengine/booking/projections/catalog"
 	"github.com/bookingengine/booking/projections/eventsource"
 	"github.com/bookingengine/booking/projections/pgprojection"
+	"github.com/bookingengine/booking/projections/reports"
 	"github.com/bookingengine/booking/queries"
 )
 
@@ -43,7 +45,17 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives projector failures; nil means slog.Default().
 	Logger *slog.Logger
+	// CalendarUIDDomain is the right-hand side of calendar entries' UIDs
+	// (<booking id>@<domain>); default DefaultCalendarUIDDomain. Changing
+	// it changes every UID, so subscribed calendars show each booking
+	// twice until they drop the old ones.
+	CalendarUIDDomain string
 }
+
+// DefaultCalendarUIDDomain is the default Config.CalendarUIDDomain. The
+// reserved .invalid top-level domain never names a real host, so the UIDs
+// cannot collide with another producer's.
+const DefaultCalendarUIDDomain = "bookingengine.invalid"
 
 // ReadSide is the running read side. Its handlers are safe for concurrent
 // use.
@@ -54,6 +66,15 @@ type ReadSide struct {
 	ListBookings queries.ListBookingsHandler
 	GetBooking   queries.GetBookingHandler
 	FreeSlots    queries.FreeSlotsHandler
+	// Calendars serves GET /calendars/{resources,users}/{id};
+	// CalendarFeeds issues, revokes and serves their secret feeds.
+	Calendars     queries.CalendarHandler
+	CalendarFeeds queries.CalendarFeedsHandler
+	// BookingsReport and UtilizationReport serve GET /reports/*.
+	BookingsReport    queries.BookingsReportHandler
+	UtilizationReport queries.UtilizationReportHandler
+	// Catalog serves GET /resource-categories, /resources and /users.
+	Catalog queries.ListCatalogHandler
 
 	source *eventsource.Source
 	cfg    Config
@@ -73,6 +94,9 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.CalendarUIDDomain == "" {
+		cfg.CalendarUIDDomain = DefaultCalendarUIDDomain
+	}
 	var (
 		bm interface {
 			projections.Projection
@@ -87,6 +111,16 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 			projections.Projection
 			queries.PolicyReadModel
 			queries.UserLinks
+			queries.CatalogReadModel
+		}
+		calm interface {
+			projections.Projection
+			queries.CalendarReadModel
+		}
+		feeds queries.CalendarFeedStore
+		rm    interface {
+			projections.Projection
+			queries.ReportReadModel
 		}
 	)
 	if pg, ok := store.(*postgres.Store); ok {
@@ -94,8 +128,9 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 			return nil, fmt.Errorf("read side: %w", err)
 		}
 		bm, am, cm = bookings.NewPostgres(pg.Pool()), availability.NewPostgres(pg.Pool()), catalog.NewPostgres(pg.Pool())
+		calm, feeds, rm = calendars.NewPostgres(pg.Pool()), calendars.NewPostgresFeeds(pg.Pool()), reports.NewPostgres(pg.Pool())
 		// Build the indexes of a rebuild that died half-way.
-		for _, p := range []projections.Projection{bm, am, cm} {
+		for _, p := range []projections.Projection{bm, am, cm, calm, rm} {
 			if err := p.(projections.BulkLoader).EndBulk(ctx); err != nil {
 				return nil, fmt.Errorf("read side: %w", err)
 			}
@@ -105,15 +140,22 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 			return nil, errors.New("read side: in-memory read models need their projectors in this process")
 		}
 		bm, am, cm = bookings.NewMemory(), availability.NewMemory(), catalog.NewMemory()
+		calm, feeds, rm = calendars.NewMemory(), calendars.NewMemoryFeeds(), reports.NewMemory()
 	}
 	src := eventsource.New(store, cfg.PollInterval)
+	cal := queries.NewCalendarHandler(calm, projections.NewWaiter(src, calm), cfg.CalendarUIDDomain, cfg.Now)
 	rs := &ReadSide{
-		Projections:  []projections.Projection{cm, bm, am},
-		ListBookings: queries.NewListBookingsHandler(bm, cm, projections.NewWaiter(src, bm, cm)),
-		GetBooking:   queries.NewGetBookingHandler(bm, cm, projections.NewWaiter(src, bm, cm)),
-		FreeSlots:    queries.NewFreeSlotsHandler(cm, am, projections.NewWaiter(src, cm, am), cfg.Now),
-		source:       src,
-		cfg:          cfg,
+		Projections:       []projections.Projection{cm, bm, am, calm, rm},
+		ListBookings:      queries.NewListBookingsHandler(bm, cm, projections.NewWaiter(src, bm, cm)),
+		GetBooking:        queries.NewGetBookingHandler(bm, cm, projections.NewWaiter(src, bm, cm)),
+		FreeSlots:         queries.NewFreeSlotsHandler(cm, am, projections.NewWaiter(src, cm, am), cfg.Now),
+		Calendars:         cal,
+		CalendarFeeds:     queries.NewCalendarFeedsHandler(cal, feeds),
+		BookingsReport:    queries.NewBookingsReportHandler(rm, projections.NewWaiter(src, rm)),
+		UtilizationReport: queries.NewUtilizationReportHandler(rm, cm, projections.NewWaiter(src, rm, cm)),
+		Catalog:           queries.NewListCatalogHandler(cm, projections.NewWaiter(src, cm)),
+		source:            src,
+		cfg:               cfg,
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rs.cancel = cancel
@@ -128,7 +170,8 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 
 // Migrations returns the migration sets of every PostgreSQL read model.
 func Migrations() []postgres.MigrationSet {
-	return []postgres.MigrationSet{pgprojection.Migrations(), bookings.Migrations(), availability.Migrations(), catalog.Migrations()}
+	return []postgres.MigrationSet{pgprojection.Migrations(), bookings.Migrations(), availability.Migrations(), catalog.Migrations(),
+		calendars.Migrations(), reports.Migrations()}
 }
 
 // CatchUp applies everything the store can deliver now to every read
