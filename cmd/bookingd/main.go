@@ -36,6 +36,7 @@ import (
 	bhttp "github.com/bookingengine/booking/http"
 	"github.com/bookingengine/booking/http/openapi"
 	"github.com/bookingengine/booking/http/pgidempotency"
+	"github.com/bookingengine/booking/internal/migrations"
 	"github.com/bookingengine/booking/projections/readside"
 	"github.com/bookingengine/booking/stream"
 	"github.com/bookingengine/booking/stream/relay"
@@ -296,7 +297,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	} else {
 		pg, err := postgres.Open(ctx, m.Config.DatabaseURL, postgres.Config{
 			MaxConns:   int32(m.Config.DatabaseMaxConns),
-			Migrations: []postgres.MigrationSet{pgidempotency.Migrations(), relay.Migrations(), subscriber.Migrations()},
+			Migrations: migrations.Sets(), // every set, as bookingctl migrate applies them
 		})
 		if err != nil {
 			return err
@@ -366,6 +367,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	bhttp.RegisterQueries(srv, bhttp.Queries{ListBookings: m.readSide.ListBookings, FreeSlots: m.readSide.FreeSlots})
+	bhttp.RegisterCatalog(srv, m.readSide.Catalog)
+	bhttp.RegisterCalendars(srv, bhttp.Calendars{Get: m.readSide.Calendars, Feeds: m.readSide.CalendarFeeds})
+	bhttp.RegisterReports(srv, bhttp.Reports{Bookings: m.readSide.BookingsReport, Utilization: m.readSide.UtilizationReport})
 	// ---- end of read side ----
 
 	if err := m.startWebhooks(ctx, srv); err != nil { // webhooks: before the consumers start
@@ -553,6 +557,13 @@ func (m *Main) startEvents(ctx context.Context) error {
 		return err
 	}
 	m.Relay = r
+	// Relay lag in events, as a metric and as a readiness check: a relay
+	// that holds the lock but cannot publish (Redis down) falls behind,
+	// and a standby that does not hold the lock reports no lag.
+	m.Metrics.ObserveRelayLag(r.Lag)
+	if m.Readiness != nil {
+		m.Readiness.Add(bhttp.LagCheck("relay", relayMaxLag, r.Lag))
+	}
 	relayCtx, stopRelay := context.WithCancel(bg)
 	m.relayDone = make(chan struct{})
 	go func() {
@@ -567,6 +578,10 @@ func (m *Main) startEvents(ctx context.Context) error {
 	}
 	return nil
 }
+
+// relayMaxLag is the relay lag, in events, beyond which /readyz reports the
+// process not ready.
+const relayMaxLag = 10_000
 
 // stopEvents stops the relay first (in embedded mode it may wait for a
 // consumer's acknowledgement), then the consumers, then closes the

@@ -21,30 +21,7 @@ import (
 // describes and that bookingd does not serve yet. TestOpenAPIRoutes
 // tolerates them; remove an entry once bookingd serves the operation (the
 // test logs which ones it found served).
-var openAPIPending = []string{
-	"GET /resource-categories",
-	"GET /resources",
-	"GET /users",
-	"POST /holds",
-	"GET /holds/{id}",
-	"DELETE /holds/{id}",
-	"POST /waitlist",
-	"GET /waitlist",
-	"GET /waitlist/{id}",
-	"DELETE /waitlist/{id}",
-	"GET /calendars/resources/{id}",
-	"GET /calendars/resources/{id}.ics",
-	"GET /calendars/users/{id}",
-	"GET /calendars/users/{id}.ics",
-	"GET /reports/utilization",
-	"GET /reports/bookings",
-	"POST /webhooks",
-	"GET /webhooks",
-	"GET /webhooks/{id}",
-	"GET /webhooks/{id}/deliveries",
-	"POST /webhooks/{id}/enable",
-	"POST /webhooks/{id}/redeliver",
-}
+var openAPIPending = []string{}
 
 // openAPIValidator is shared by the tests: loading the document takes a
 // while under the race detector.
@@ -348,6 +325,69 @@ func TestOpenAPIE2E(t *testing.T) {
 		require.True(t, strings.Contains(text, want), "/metrics lacks %s", want)
 	}
 	require.Greater(t, srv.validated(), 100, "the requests went through the validator")
+}
+
+// TestOpenAPICatalogLists lists categories, resources and users through
+// the validator: paging, filters, the same items as the single-object
+// reads, staff-only users and tenant isolation.
+func TestOpenAPICatalogLists(t *testing.T) {
+	t.Parallel()
+	srv := mustValidatedE2E(t)
+	f := MustE2EFixture(t, srv, "openapi-catalog", nil)
+	other := MustE2EFixture(t, srv, "openapi-catalog-other", nil)
+
+	cat := f.must(t, http.StatusCreated, e2eAdmin, http.MethodPost, "/resource-categories", map[string]any{"name": "Tools"}).str(t, "id")
+	var tools []string
+	var last e2eReply
+	for _, name := range []string{"Saw", "Drill", "Hammer"} {
+		last = f.must(t, http.StatusCreated, e2eManager, http.MethodPost, "/resources", map[string]any{
+			"category_id": cat, "name": name, "kind": "equipment", "capacity": 1, "attributes": map[string]any{"brand": name},
+		})
+		tools = append(tools, last.str(t, "id"))
+	}
+	gone := f.must(t, http.StatusOK, e2eManager, http.MethodDelete, "/resources/"+tools[0], nil)
+	pos := strconv.FormatInt(max(e2ePosition(t, last), e2ePosition(t, gone)), 10)
+
+	// Two pages of the category's resources, by name: Drill, Hammer | Saw.
+	page := readYourWrite(t, f, e2eClient, "/resources?category_id="+cat+"&limit=2", pos)
+	items := page.Doc["resources"].([]any)
+	require.Len(t, items, 2)
+	require.Equal(t, f.must(t, http.StatusOK, e2eManager, http.MethodGet, "/resources/"+tools[1], nil).Doc, items[0],
+		"a list item is the single-object read")
+	require.Equal(t, tools[2], items[1].(map[string]any)["id"])
+	rest := f.must(t, http.StatusOK, e2eClient, http.MethodGet, "/resources?category_id="+cat+"&limit=2&cursor="+page.str(t, "next_cursor"), nil)
+	require.Len(t, rest.Doc["resources"], 1)
+	require.Equal(t, f.must(t, http.StatusOK, e2eManager, http.MethodGet, "/resources/"+tools[0], nil).Doc, rest.Doc["resources"].([]any)[0])
+	require.NotContains(t, rest.Doc, "next_cursor")
+
+	active := f.must(t, http.StatusOK, e2eProfessional, http.MethodGet, "/resources?kind=equipment&active=true", nil)
+	require.Len(t, active.Doc["resources"], 2)
+	inactive := f.must(t, http.StatusOK, e2eProfessional, http.MethodGet, "/resources?active=false", nil)
+	require.Len(t, inactive.Doc["resources"], 1)
+	require.Len(t, f.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/resources", nil).Doc["resources"], 5, "the fixture's two and the three tools")
+
+	cats := f.must(t, http.StatusOK, e2eClient, http.MethodGet, "/resource-categories", nil)
+	require.Len(t, cats.Doc["resource_categories"], 2)
+	require.Equal(t, f.must(t, http.StatusOK, e2eClient, http.MethodGet, "/resource-categories/"+cat, nil).Doc,
+		cats.Doc["resource_categories"].([]any)[1], "Tools sorts after the fixture's category")
+
+	users := f.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/users?role=client", nil)
+	require.Len(t, users.Doc["users"], 2)
+	byEmail := f.must(t, http.StatusOK, e2eManager, http.MethodGet, "/users?email="+strings.ToUpper(e2eClient+"@"+f.Domain), nil)
+	require.Equal(t, []any{f.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/users/"+f.Users[e2eClient], nil).Doc}, byEmail.Doc["users"])
+	platform := srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/users?limit=200", token: f.Tokens[e2ePlatform], tenant: f.TenantID})
+	require.Len(t, platform.Doc["users"], 5)
+	for _, role := range []string{e2eProfessional, e2eClient} {
+		requireE2EProblem(t, f.call(t, role, http.MethodGet, "/users", nil), http.StatusForbidden, bhttp.CodeForbidden)
+	}
+
+	// Another tenant sees none of these.
+	require.Len(t, other.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/resources", nil).Doc["resources"], 2)
+	require.Empty(t, other.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/resources?category_id="+cat, nil).Doc["resources"])
+	require.Len(t, other.must(t, http.StatusOK, e2eAdmin, http.MethodGet, "/resource-categories", nil).Doc["resource_categories"], 1)
+
+	requireE2EProblem(t, f.call(t, e2eAdmin, http.MethodGet, "/resources?active=maybe", nil), http.StatusBadRequest, bhttp.CodeValidationFailed)
+	requireE2EProblem(t, f.call(t, e2eAdmin, http.MethodGet, "/resource-categories?cursor=%21", nil), http.StatusUnprocessableEntity, bhttp.CodeValidationFailed)
 }
 
 // readYourWrite GETs path as role with X-Min-Position pos and expects 200.
