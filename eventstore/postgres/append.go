@@ -97,7 +97,8 @@ func newAppendArgs(appends []eventstore.StreamAppend) (appendArgs, error) {
 // Append writes nothing and returns the original last position and the
 // versions those events got, with Duplicate set, even though the retried
 // expectation is now stale.
-func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) (eventstore.AppendResult, error) {
+func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) (_ eventstore.AppendResult, err error) {
+	defer markUnavailable(&err)
 	if err := eventstore.ValidateAppends(appends); err != nil {
 		return eventstore.AppendResult{}, err
 	}

@@ -12,10 +12,11 @@ import (
 
 // Checkpoint returns the named subscriber's cursor, the zero Cursor when
 // none is stored. Safe for concurrent use.
-func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Cursor, error) {
+func (s *Store) Checkpoint(ctx context.Context, name string) (_ eventstore.Cursor, err error) {
+	defer markUnavailable(&err)
 	const q = `SELECT transaction_id, position FROM booking_checkpoints WHERE name = $1`
 	var c eventstore.Cursor
-	err := s.pool.QueryRow(ctx, q, name).Scan(&c.TransactionID, &c.Position)
+	err = s.pool.QueryRow(ctx, q, name).Scan(&c.TransactionID, &c.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.Cursor{}, nil
 	}
@@ -28,7 +29,8 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Cursor,
 // SaveCheckpoint stores the named subscriber's cursor, replacing the
 // previous one (also with an earlier cursor: a replay moves it back). It is
 // idempotent and safe for concurrent use.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, c eventstore.Cursor) error {
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, c eventstore.Cursor) (err error) {
+	defer markUnavailable(&err)
 	return saveCheckpoint(ctx, s.pool, name, c)
 }
 

@@ -43,7 +43,8 @@ func (s *Store) collectEvents(rows pgx.Rows, capacity int) ([]eventstore.Recorde
 // Load returns the stream's events with a version above afterVersion,
 // oldest first, upcast. A stream that does not exist yields no events and
 // no error. Safe for concurrent use.
-func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) ([]eventstore.RecordedEvent, error) {
+func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (_ []eventstore.RecordedEvent, err error) {
+	defer markUnavailable(&err)
 	const q = `SELECT ` + eventColumns + ` FROM booking_events
 		WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`
 	rows, err := s.pool.Query(ctx, q, streamID, afterVersion)
@@ -59,7 +60,8 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 
 // LoadStreams returns the events of several streams in one query; see
 // eventstore.Store. Safe for concurrent use.
-func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCursor) (map[string][]eventstore.RecordedEvent, error) {
+func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCursor) (_ map[string][]eventstore.RecordedEvent, err error) {
+	defer markUnavailable(&err)
 	if err := eventstore.ValidateStreamCursors(streams); err != nil {
 		return nil, err
 	}
@@ -68,15 +70,18 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 		return out, nil
 	}
 	ids := make([]string, len(streams))
-	after := make([]int64, len(streams))
+	after := make(map[string]int64, len(streams))
 	for i, c := range streams {
-		ids[i], after[i] = c.StreamID, c.AfterVersion
+		ids[i] = c.StreamID
+		after[c.StreamID] = c.AfterVersion
 	}
-	const q = `SELECT ` + eventColumns + ` FROM booking_events e
-		JOIN unnest($1::text[], $2::bigint[]) AS w(sid, after_version)
-		  ON e.stream_id = w.sid AND e.stream_version > w.after_version
-		ORDER BY e.stream_id, e.stream_version`
-	rows, err := s.pool.Query(ctx, q, ids, after)
+	// A plain = ANY over the unique (stream_id, stream_version) index: a
+	// join with unnest of (stream, version) pairs reads the same rows but
+	// costs more to plan than to run, on every call. Commands read whole
+	// streams (version 0), so filtering the versions here costs nothing.
+	const q = `SELECT ` + eventColumns + ` FROM booking_events
+		WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version`
+	rows, err := s.pool.Query(ctx, q, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
 	}
@@ -84,6 +89,13 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 	if err != nil {
 		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
 	}
+	kept := events[:0]
+	for _, e := range events {
+		if e.StreamVersion > after[e.StreamID] {
+			kept = append(kept, e)
+		}
+	}
+	events = kept
 	for _, e := range events {
 		out[e.StreamID] = append(out[e.StreamID], e)
 	}
@@ -92,7 +104,8 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 
 // StreamVersion returns the stream's current version, 0 when it has no
 // event. Safe for concurrent use.
-func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
+func (s *Store) StreamVersion(ctx context.Context, streamID string) (_ int64, err error) {
+	defer markUnavailable(&err)
 	const q = `SELECT coalesce(max(stream_version), 0) FROM booking_events WHERE stream_id = $1`
 	var v int64
 	if err := s.pool.QueryRow(ctx, q, streamID).Scan(&v); err != nil {
@@ -126,15 +139,13 @@ const (
 // lowered to it and a limit below 1 returns no events, so a page shorter
 // than the limit does not mean the end: read until a page comes back
 // empty. Safe for concurrent use.
-func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eventstore.Filter, limit int) ([]eventstore.RecordedEvent, error) {
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eventstore.Filter, limit int) (_ []eventstore.RecordedEvent, err error) {
+	defer markUnavailable(&err)
 	if limit < 1 {
 		return nil, nil
 	}
 	limit = min(limit, s.cfg.MaxReadAll)
-	var (
-		rows pgx.Rows
-		err  error
-	)
+	var rows pgx.Rows
 	tenant := filter.TenantID != uuid.Nil
 	switch {
 	case len(filter.Categories) > 0 && tenant:
@@ -159,7 +170,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eve
 // HeadPosition returns the greatest committed position, 0 when the store
 // is empty. A later ReadAll may still withhold that event for a while (the
 // watermark). Safe for concurrent use.
-func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+func (s *Store) HeadPosition(ctx context.Context) (_ int64, err error) {
+	defer markUnavailable(&err)
 	var p int64
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM booking_events`).Scan(&p); err != nil {
 		return 0, fmt.Errorf("head position: %w", err)

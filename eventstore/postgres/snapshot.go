@@ -14,7 +14,8 @@ import (
 // is idempotent. It returns eventstore.ErrInvalidAppend for an empty stream
 // id, a version below 1 or state that is not JSON. Safe for concurrent use;
 // of two concurrent saves the later commit wins.
-func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) (err error) {
+	defer markUnavailable(&err)
 	if snap.StreamID == "" || snap.Version < 1 || !jsonValid(snap.State) {
 		return fmt.Errorf("save snapshot %q v%d: %w: stream id, version >= 1 and JSON state required",
 			snap.StreamID, snap.Version, eventstore.ErrInvalidAppend)
@@ -33,10 +34,11 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 // LoadSnapshot returns the stream's snapshot, or eventstore.ErrNoSnapshot
 // when none is stored. Load the events after its Version to catch up.
 // Safe for concurrent use.
-func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.Snapshot, error) {
+func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (_ eventstore.Snapshot, err error) {
+	defer markUnavailable(&err)
 	const q = `SELECT version, schema_version, state FROM booking_snapshots WHERE stream_id = $1`
 	snap := eventstore.Snapshot{StreamID: streamID}
-	err := s.pool.QueryRow(ctx, q, streamID).Scan(&snap.Version, &snap.SchemaVersion, (*[]byte)(&snap.State))
+	err = s.pool.QueryRow(ctx, q, streamID).Scan(&snap.Version, &snap.SchemaVersion, (*[]byte)(&snap.State))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.Snapshot{}, fmt.Errorf("load snapshot %s: %w", streamID, eventstore.ErrNoSnapshot)
 	}

@@ -68,7 +68,8 @@ SELECT coalesce(p.stream_id, h.stream_id), coalesce(p.events, 0), coalesce(p.las
 // repeated version. It only reads; it is safe for concurrent use, also with
 // appends (each stream is judged in one snapshot). Breaks are reported as
 // data, not as an error; the error is for a failed query.
-func (s *Store) Verify(ctx context.Context, streamID string, tenantID uuid.UUID) (eventstore.VerifyReport, error) {
+func (s *Store) Verify(ctx context.Context, streamID string, tenantID uuid.UUID) (_ eventstore.VerifyReport, err error) {
+	defer markUnavailable(&err)
 	filter, args := "true", []any{}
 	switch {
 	case streamID != "" && tenantID != uuid.Nil:

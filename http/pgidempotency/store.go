@@ -82,7 +82,7 @@ RETURNING true`
 		return nil, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("idempotency: claim: %w", err)
+		return nil, postgres.MarkUnavailable(fmt.Errorf("idempotency: claim: %w", err))
 	}
 	var (
 		stored    []byte
@@ -98,7 +98,7 @@ RETURNING true`
 		return s.Begin(ctx, scope, key, fp)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("idempotency: read: %w", err)
+		return nil, postgres.MarkUnavailable(fmt.Errorf("idempotency: read: %w", err))
 	}
 	if string(stored) != string(fp) {
 		return nil, bhttp.ErrIdempotencyKeyReused
@@ -124,7 +124,7 @@ func (s *Store) Complete(ctx context.Context, scope, key string, resp bhttp.Stor
 	_, err = s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $3, header = $4, body = $5, completed_at = $6
 WHERE scope = $1 AND key = $2 AND expires_at > $6 AND completed_at IS NULL`, scope, key, resp.Status, header, resp.Body, s.now().UTC())
 	if err != nil {
-		return fmt.Errorf("idempotency: complete: %w", err)
+		return postgres.MarkUnavailable(fmt.Errorf("idempotency: complete: %w", err))
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ WHERE scope = $1 AND key = $2 AND expires_at > $6 AND completed_at IS NULL`, sco
 func (s *Store) Abandon(ctx context.Context, scope, key string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND completed_at IS NULL`, scope, key)
 	if err != nil {
-		return fmt.Errorf("idempotency: abandon: %w", err)
+		return postgres.MarkUnavailable(fmt.Errorf("idempotency: abandon: %w", err))
 	}
 	return nil
 }
