@@ -68,6 +68,9 @@ func (h *Handlers) changeStatusOnce(ctx context.Context, meta Meta, cmd ChangeBo
 	if err != nil {
 		return Result{}, err
 	}
+	if res, done, err := h.answeredBefore(ctx, meta, b); done || err != nil {
+		return res, err
+	}
 	if err := checkVersion(cmd.ExpectedVersion, b.Version()); err != nil {
 		return Result{}, err
 	}
@@ -141,6 +144,29 @@ func versionConflict(err error) (*eventstore.VersionConflictError, bool) {
 	var vc *eventstore.VersionConflictError
 	ok := errors.As(err, &vc)
 	return vc, ok
+}
+
+// answeredBefore reports whether the booking's stream already holds an
+// event written under the caller's Idempotency-Key: a retry of a change
+// whose first attempt committed but whose answer was lost (the process
+// died before the HTTP layer stored it). The retry then answers with the
+// booking as it stands, as the first attempt did, instead of running the
+// change again against the new state (which would refuse it as an invalid
+// transition). Without a key it costs nothing.
+func (h *Handlers) answeredBefore(ctx context.Context, meta Meta, b *domain.Booking) (Result, bool, error) {
+	if meta.IdempotencyKey == "" {
+		return Result{}, false, nil
+	}
+	recs, err := h.store.Load(ctx, domain.BookingStream(b.ID()), 0)
+	if err != nil {
+		return Result{}, false, err
+	}
+	for _, r := range recs {
+		if r.StreamVersion > 1 && r.Metadata.IdempotencyKey == meta.IdempotencyKey && r.Metadata.Actor == meta.Actor.ID {
+			return Result{ID: b.ID(), Version: b.Version(), Position: r.Position, View: b.View()}, true, nil
+		}
+	}
+	return Result{}, false, nil
 }
 
 // Booking loads a booking the caller may see: staff see every booking of

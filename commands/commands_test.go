@@ -321,3 +321,36 @@ func TestEndlessContentionIsATemporaryError(t *testing.T) {
 	require.Empty(t, events, "nothing was written")
 	require.NotZero(t, head)
 }
+
+func TestRetriedStateChangeUnderTheSameKeyAnswersAsTheFirst(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	ctx := context.Background()
+	b, err := f.book(ctx, f.admin, at(16, 9, 0), at(16, 10, 0))
+	require.NoError(t, err)
+	m := f.admin
+	m.IdempotencyKey = "cancel-1"
+	first, err := f.h.ChangeBookingStatus(ctx, m, commands.ChangeBookingStatus{BookingID: b.ID, To: domain.StatusCancelled})
+	require.NoError(t, err)
+	head, err := f.store.HeadPosition(ctx)
+	require.NoError(t, err)
+
+	// The answer was lost; the client retries with the same key.
+	again, err := f.h.ChangeBookingStatus(ctx, m, commands.ChangeBookingStatus{BookingID: b.ID, To: domain.StatusCancelled})
+	require.NoError(t, err)
+	require.Equal(t, first.Version, again.Version)
+	// The position of the booking's own event of that append: what a
+	// read-your-writes query on the booking needs to wait for.
+	require.Positive(t, again.Position)
+	require.LessOrEqual(t, again.Position, first.Position)
+	after, err := f.store.HeadPosition(ctx)
+	require.NoError(t, err)
+	require.Equal(t, head, after, "nothing appended")
+
+	// Without the key, or with another, the change is refused as before.
+	_, err = f.h.ChangeBookingStatus(ctx, f.admin, commands.ChangeBookingStatus{BookingID: b.ID, To: domain.StatusCancelled})
+	require.ErrorIs(t, err, domain.ErrInvalidTransition)
+	m.IdempotencyKey = "cancel-2"
+	_, err = f.h.RescheduleBooking(ctx, m, commands.RescheduleBooking{BookingID: b.ID, Start: at(17, 9, 0), End: at(17, 10, 0)})
+	require.ErrorIs(t, err, domain.ErrInvalidTransition)
+}

@@ -59,6 +59,9 @@ func (h *Handlers) rescheduleOnce(ctx context.Context, meta Meta, cmd Reschedule
 	if err != nil {
 		return Result{}, err
 	}
+	if res, done, err := h.answeredBefore(ctx, meta, b); done || err != nil {
+		return res, err
+	}
 	if err := checkVersion(cmd.ExpectedVersion, b.Version()); err != nil {
 		return Result{}, err
 	}
