@@ -70,6 +70,7 @@ func subcommands() []command {
 		{"verify", "check the hash chain and version sequence of the event store", runVerify},
 		{"token", "mint a bearer token signed with JWT_SECRET", runToken},
 		{"replay", "rebuild read models from the event store and swap them in", runReplay},
+		{"audit", "look for double bookings in the event store and the read model", runAudit},
 	}
 }
 
