@@ -29,24 +29,24 @@ func RegisterAPI(s *Server, cmd *commands.Handlers) *API {
 	a := &API{cmd: cmd}
 	au := s.Authenticated()
 	au.HandleFunc("/tenants", a.createTenant).Methods(http.MethodPost)
-	au.HandleFunc("/tenants/{id}", a.getTenant).Methods(http.MethodGet)
+	au.HandleFunc("/tenants/{id}", getByID(ScopeTenantsRead, cmd.Tenant)).Methods(http.MethodGet)
 	au.HandleFunc("/tenants/{id}/settings", a.getSettings).Methods(http.MethodGet)
 	au.HandleFunc("/tenants/{id}/settings", a.putSettings).Methods(http.MethodPut)
 
 	t := s.Tenant()
 	t.HandleFunc("/resource-categories", a.createCategory).Methods(http.MethodPost)
-	t.HandleFunc("/resource-categories/{id}", a.getCategory).Methods(http.MethodGet)
+	t.HandleFunc("/resource-categories/{id}", getByID(ScopeResourcesRead, cmd.ResourceCategory)).Methods(http.MethodGet)
 	t.HandleFunc("/resources", a.createResource).Methods(http.MethodPost)
-	t.HandleFunc("/resources/{id}", a.getResource).Methods(http.MethodGet)
+	t.HandleFunc("/resources/{id}", getByID(ScopeResourcesRead, cmd.Resource)).Methods(http.MethodGet)
 	t.HandleFunc("/resources/{id}", a.patchResource).Methods(http.MethodPatch)
 	t.HandleFunc("/resources/{id}", a.deactivateResource).Methods(http.MethodDelete)
 	t.HandleFunc("/resources/{id}/availability", a.getAvailability).Methods(http.MethodGet)
 	t.HandleFunc("/resources/{id}/availability", a.putAvailability).Methods(http.MethodPut)
 	t.HandleFunc("/users", a.createUser).Methods(http.MethodPost)
-	t.HandleFunc("/users/{id}", a.getUser).Methods(http.MethodGet)
+	t.HandleFunc("/users/{id}", getByID(ScopeUsersRead, cmd.User)).Methods(http.MethodGet)
 	t.HandleFunc("/users/{id}", a.patchUser).Methods(http.MethodPatch)
 	t.HandleFunc("/bookings", a.createBooking).Methods(http.MethodPost)
-	t.HandleFunc("/bookings/{id}", a.getBooking).Methods(http.MethodGet)
+	t.HandleFunc("/bookings/{id}", getByID(ScopeBookingsRead, cmd.Booking)).Methods(http.MethodGet)
 	t.HandleFunc("/bookings/{id}/history", a.bookingHistory).Methods(http.MethodGet)
 	t.HandleFunc("/bookings/{id}/reschedule", a.reschedule).Methods(http.MethodPost)
 	t.HandleFunc("/bookings/{id}/{action:cancel|confirm|reject|check-in|complete|no-show}", a.bookingAction).Methods(http.MethodPost)
@@ -119,6 +119,35 @@ func show(w http.ResponseWriter, r *http.Request, version int64, view any) {
 	}
 }
 
+// viewable is an aggregate as GET /{objects}/{id} shows it.
+type viewable[V any] interface {
+	Version() int64
+	View() V
+}
+
+// getByID serves GET /{objects}/{id}: it checks the scope, loads the
+// object the caller may see (another tenant's, or one the caller may not
+// read, is a 404) and writes its view with its ETag.
+func getByID[A viewable[V], V any](scopeName string, load func(context.Context, commands.Meta, uuid.UUID) (A, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		handle(w, r, func(ctx context.Context) error {
+			if err := scope(r, scopeName); err != nil {
+				return err
+			}
+			id, err := pathID(r)
+			if err != nil {
+				return err
+			}
+			obj, err := load(ctx, meta(r), id)
+			if err != nil {
+				return err
+			}
+			show(w, r, obj.Version(), obj.View())
+			return nil
+		})
+	}
+}
+
 // handle runs fn and writes its error as a problem.
 func handle(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context) error) {
 	if err := fn(r.Context()); err != nil {
@@ -147,24 +176,6 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		respond(w, r, http.StatusCreated, res, "/tenants/"+res.ID.String(), t.View())
-		return nil
-	})
-}
-
-func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
-	handle(w, r, func(ctx context.Context) error {
-		if err := scope(r, ScopeTenantsRead); err != nil {
-			return err
-		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		t, err := a.cmd.Tenant(ctx, meta(r), id)
-		if err != nil {
-			return err
-		}
-		show(w, r, t.Version(), t.View())
 		return nil
 	})
 }
@@ -253,24 +264,6 @@ func (a *API) createCategory(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) getCategory(w http.ResponseWriter, r *http.Request) {
-	handle(w, r, func(ctx context.Context) error {
-		if err := scope(r, ScopeResourcesRead); err != nil {
-			return err
-		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		c, err := a.cmd.ResourceCategory(ctx, meta(r), id)
-		if err != nil {
-			return err
-		}
-		show(w, r, c.Version(), c.View())
-		return nil
-	})
-}
-
 func (a *API) createResource(w http.ResponseWriter, r *http.Request) {
 	handle(w, r, func(ctx context.Context) error {
 		if err := scope(r, ScopeResourcesWrite); err != nil {
@@ -297,24 +290,6 @@ func (a *API) writeResource(w http.ResponseWriter, r *http.Request, status int, 
 	res.Version = rs.Version()
 	respond(w, r, status, res, location, rs.View())
 	return nil
-}
-
-func (a *API) getResource(w http.ResponseWriter, r *http.Request) {
-	handle(w, r, func(ctx context.Context) error {
-		if err := scope(r, ScopeResourcesRead); err != nil {
-			return err
-		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		rs, err := a.cmd.Resource(ctx, meta(r), id)
-		if err != nil {
-			return err
-		}
-		show(w, r, rs.Version(), rs.View())
-		return nil
-	})
 }
 
 func (a *API) patchResource(w http.ResponseWriter, r *http.Request) {
@@ -442,24 +417,6 @@ func (a *API) writeUser(w http.ResponseWriter, r *http.Request, status int, res 
 	res.Version = u.Version()
 	respond(w, r, status, res, location, u.View())
 	return nil
-}
-
-func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
-	handle(w, r, func(ctx context.Context) error {
-		if err := scope(r, ScopeUsersRead); err != nil {
-			return err
-		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		u, err := a.cmd.User(ctx, meta(r), id)
-		if err != nil {
-			return err
-		}
-		show(w, r, u.Version(), u.View())
-		return nil
-	})
 }
 
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
@@ -612,24 +569,6 @@ func (a *API) writeBooking(w http.ResponseWriter, r *http.Request, status int, r
 	res.Version = b.Version()
 	respond(w, r, status, res, location, b.View())
 	return nil
-}
-
-func (a *API) getBooking(w http.ResponseWriter, r *http.Request) {
-	handle(w, r, func(ctx context.Context) error {
-		if err := scope(r, ScopeBookingsRead); err != nil {
-			return err
-		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		b, err := a.cmd.Booking(ctx, meta(r), id)
-		if err != nil {
-			return err
-		}
-		show(w, r, b.Version(), b.View())
-		return nil
-	})
 }
 
 // historyEntry is one event of a booking's history.
