@@ -354,3 +354,32 @@ func TestRetriedStateChangeUnderTheSameKeyAnswersAsTheFirst(t *testing.T) {
 	_, err = f.h.RescheduleBooking(ctx, m, commands.RescheduleBooking{BookingID: b.ID, Start: at(17, 9, 0), End: at(17, 10, 0)})
 	require.ErrorIs(t, err, domain.ErrInvalidTransition)
 }
+
+func TestWritesCarryTheirViewExceptOnReplay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	ctx := context.Background()
+	m := f.admin
+	m.IdempotencyKey = "res-1"
+	in := commands.CreateResource{Input: domain.ResourceInput{Name: "Desk", Kind: domain.KindSpace}}
+	first, err := f.h.CreateResource(ctx, m, in)
+	require.NoError(t, err)
+	view, ok := first.View.(domain.ResourceView)
+	require.True(t, ok, "a create answers with the resource it wrote")
+	require.Equal(t, "Desk", view.Name)
+	require.Equal(t, first.Version, view.Version)
+
+	again, err := f.h.CreateResource(ctx, m, in)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID)
+	require.Nil(t, again.View, "a replay does not invent a view of this attempt; the caller reads the stored one")
+
+	name := "Desk 2"
+	upd, err := f.h.UpdateResource(ctx, f.admin, commands.UpdateResource{ResourceID: first.ID, Patch: domain.ResourcePatch{Name: &name}})
+	require.NoError(t, err)
+	require.Equal(t, "Desk 2", upd.View.(domain.ResourceView).Name)
+
+	u, err := f.h.UpdateUser(ctx, f.admin, commands.UpdateUser{UserID: f.client, Patch: domain.UserPatch{Name: &name}})
+	require.NoError(t, err)
+	require.Equal(t, "Desk 2", u.View.(domain.UserView).Name)
+}

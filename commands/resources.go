@@ -35,11 +35,13 @@ func (h *Handlers) CreateResourceCategory(ctx context.Context, meta Meta, cmd Cr
 	if err != nil {
 		return Result{}, err
 	}
-	return h.appendNew(ctx, meta, domain.ResourceCategoryStream(id), id, c)
+	return h.appendNew(ctx, meta, domain.ResourceCategoryStream(id), id, c, func() any { return c.View() })
 }
 
 // appendNew appends the creation events of a new aggregate with NoStream.
-func (h *Handlers) appendNew(ctx context.Context, meta Meta, stream string, id uuid.UUID, agg aggregate) (Result, error) {
+// The result carries view() unless the append was an idempotent replay,
+// whose aggregate is the first attempt's, not this one.
+func (h *Handlers) appendNew(ctx context.Context, meta Meta, stream string, id uuid.UUID, agg aggregate, view func() any) (Result, error) {
 	b := &batch{meta: meta}
 	if err := b.addExpect(stream, eventstore.NoStream, agg.Changes()); err != nil {
 		return Result{}, err
@@ -48,12 +50,17 @@ func (h *Handlers) appendNew(ctx context.Context, meta Meta, stream string, id u
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{ID: id, Version: res.Versions[stream], Position: res.LastPosition}, nil
+	out := Result{ID: id, Version: res.Versions[stream], Position: res.LastPosition}
+	if !res.Duplicate {
+		out.View = view()
+	}
+	return out, nil
 }
 
 // appendChanges appends an existing aggregate's changes with the version
-// it was loaded at; a concurrent change becomes *VersionMismatchError.
-func (h *Handlers) appendChanges(ctx context.Context, meta Meta, stream string, id uuid.UUID, agg aggregate) (Result, error) {
+// it was loaded at; a concurrent change becomes *VersionMismatchError. The
+// result carries view() unless the append was an idempotent replay.
+func (h *Handlers) appendChanges(ctx context.Context, meta Meta, stream string, id uuid.UUID, agg aggregate, view func() any) (Result, error) {
 	b := &batch{meta: meta}
 	if err := b.add(stream, agg); err != nil {
 		return Result{}, err
@@ -62,7 +69,11 @@ func (h *Handlers) appendChanges(ctx context.Context, meta Meta, stream string, 
 	if err != nil {
 		return Result{}, asVersionMismatch(err)
 	}
-	return Result{ID: id, Version: agg.Version(), Position: res.LastPosition}, nil
+	out := Result{ID: id, Version: agg.Version(), Position: res.LastPosition}
+	if !res.Duplicate {
+		out.View = view()
+	}
+	return out, nil
 }
 
 // ResourceCategory loads a category of the caller's tenant.
@@ -101,7 +112,7 @@ func (h *Handlers) CreateResource(ctx context.Context, meta Meta, cmd CreateReso
 	if err != nil {
 		return Result{}, err
 	}
-	return h.appendNew(ctx, meta, domain.ResourceStream(id), id, r)
+	return h.appendNew(ctx, meta, domain.ResourceStream(id), id, r, func() any { return r.View() })
 }
 
 func (h *Handlers) checkCategory(ctx context.Context, meta Meta, id *uuid.UUID) error {
@@ -161,7 +172,7 @@ func (h *Handlers) UpdateResource(ctx context.Context, meta Meta, cmd UpdateReso
 	if err := r.Update(cmd.Patch, t.Settings().FieldsFor(domain.EntityResource), meta.Actor, h.Now()); err != nil {
 		return Result{}, err
 	}
-	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r)
+	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r, func() any { return r.View() })
 }
 
 // SetResourceAvailability replaces a resource's weekly hours and overrides.
@@ -187,7 +198,7 @@ func (h *Handlers) SetResourceAvailability(ctx context.Context, meta Meta, cmd S
 	if err := r.SetAvailability(cmd.Availability, meta.Actor, h.Now()); err != nil {
 		return Result{}, err
 	}
-	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r)
+	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r, func() any { return r.View() })
 }
 
 // DeactivateResource stops a resource from taking new bookings; existing
@@ -214,5 +225,5 @@ func (h *Handlers) DeactivateResource(ctx context.Context, meta Meta, cmd Deacti
 	if err := r.Deactivate(meta.Actor, h.Now()); err != nil {
 		return Result{}, err
 	}
-	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r)
+	return h.appendChanges(ctx, meta, domain.ResourceStream(r.ID()), r.ID(), r, func() any { return r.View() })
 }

@@ -57,7 +57,11 @@ func (h *Handlers) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (R
 	if err != nil {
 		return Result{}, emailTaken(err, guardStream)
 	}
-	return Result{ID: id, Version: res.Versions[domain.UserStream(id)], Position: res.LastPosition}, nil
+	out := Result{ID: id, Version: res.Versions[domain.UserStream(id)], Position: res.LastPosition}
+	if !res.Duplicate {
+		out.View = u.View()
+	}
+	return out, nil
 }
 
 func emailTaken(err error, guardStream string) error {
@@ -189,5 +193,9 @@ func (h *Handlers) UpdateUser(ctx context.Context, meta Meta, cmd UpdateUser) (R
 		}
 		return Result{}, asVersionMismatch(err)
 	}
-	return Result{ID: u.ID(), Version: u.Version(), Position: res.LastPosition}, nil
+	out := Result{ID: u.ID(), Version: u.Version(), Position: res.LastPosition}
+	if !res.Duplicate {
+		out.View = u.View()
+	}
+	return out, nil
 }

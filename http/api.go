@@ -255,11 +255,14 @@ func (a *API) createCategory(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		c, err := a.cmd.ResourceCategory(ctx, m, res.ID)
-		if err != nil {
-			return err
+		if res.View == nil {
+			c, err := a.cmd.ResourceCategory(ctx, m, res.ID)
+			if err != nil {
+				return err
+			}
+			res.View = c.View()
 		}
-		respond(w, r, http.StatusCreated, res, "/resource-categories/"+res.ID.String(), c.View())
+		respond(w, r, http.StatusCreated, res, "/resource-categories/"+res.ID.String(), res.View)
 		return nil
 	})
 }
@@ -283,6 +286,11 @@ func (a *API) createResource(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) writeResource(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	if res.View != nil {
+		// The command's own result: what it just wrote, with no second read.
+		respond(w, r, status, res, location, res.View)
+		return nil
+	}
 	rs, err := a.cmd.Resource(r.Context(), meta(r), res.ID)
 	if err != nil {
 		return err
@@ -408,6 +416,10 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) writeUser(w http.ResponseWriter, r *http.Request, status int, res commands.Result, location string) error {
+	if res.View != nil {
+		respond(w, r, status, res, location, res.View)
+		return nil
+	}
 	m := meta(r)
 	m.Actor.Role = domain.RoleAdmin // the caller just wrote it; show it back
 	u, err := a.cmd.User(r.Context(), m, res.ID)
