@@ -208,3 +208,17 @@ func TestSeriesRace(t *testing.T) {
 	require.Len(t, events(t, f.store, "booking", domain.EventBookingCreated), len(e.(domain.SeriesCreated).Occurrences),
 		"only the winner's bookings exist, all of them")
 }
+
+// TestSubDailyRulesTakeNoFilters: an hourly rule whose filters never match
+// would scan centuries of hours before answering; it is refused at once.
+func TestSubDailyRulesTakeNoFilters(t *testing.T) {
+	t.Parallel()
+	f := newZoneFixture(t, "UTC", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 1, domain.SettingsInput{})
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, rule := range []string{"FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30;COUNT=2", "FREQ=MINUTELY;BYHOUR=25;COUNT=2", "FREQ=HOURLY;INTERVAL=24;BYHOUR=1;COUNT=3"} {
+		_, err := f.series(context.Background(), start, 60, commands.Recurrence{RRule: rule})
+		var v *domain.ValidationError
+		require.ErrorAs(t, err, &v, rule)
+		require.True(t, v.Has("recurrence.rrule"), rule)
+	}
+}

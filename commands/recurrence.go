@@ -97,6 +97,15 @@ func expandSeries(req domain.BookingRequest, rec Recurrence, loc *time.Location,
 		v.Add("recurrence.rrule", domain.FieldInvalid, "must be bounded by COUNT or UNTIL")
 		return expandedSeries{}, v.Err()
 	}
+	if opt.Freq >= rrule.HOURLY && (len(opt.Bysetpos)+len(opt.Bymonth)+len(opt.Bymonthday)+len(opt.Byyearday)+
+		len(opt.Byweekno)+len(opt.Byweekday)+len(opt.Byhour)+len(opt.Byminute)+len(opt.Bysecond)+len(opt.Byeaster) > 0) {
+		// A filter can make an hourly or finer rule match rarely or never,
+		// and the expansion then scans every period up to centuries ahead
+		// before it can answer: one request could hold a core for minutes.
+		// Daily and coarser rules scan at most about 10^5 periods.
+		v.Add("recurrence.rrule", domain.FieldInvalid, "HOURLY, MINUTELY and SECONDLY rules take no BY… parts; use a DAILY or coarser rule with BYHOUR/BYMINUTE")
+		return expandedSeries{}, v.Err()
+	}
 	if opt.Interval < 0 {
 		v.Add("recurrence.rrule", domain.FieldInvalid, "INTERVAL must be positive")
 		return expandedSeries{}, v.Err()
