@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
 
 	"github.com/bookingengine/booking/internal/testenv"
 )
@@ -283,6 +285,10 @@ func TestFaultRedisDown(t *testing.T) {
 	waitCompleted(t, load, 40, 30*time.Second) // commands go on without Redis
 	time.Sleep(time.Until(cutAt.Add(3 * time.Second)))
 	during := load.Completed()
+	// Redis stays away until the relay's circuit breaker opened: its
+	// retries then fail at once.
+	waitMetric(t, hc, proc.Base, `booking_publisher_circuit_state{publisher="relay"} 2`, 30*time.Second)
+	require.NotContains(t, scrapeMetrics(t, hc, proc.Base), `booking_publisher_circuit_opened_total{publisher="relay"} 0`)
 	proxy.Restore()
 	t.Logf("Redis back after %s", time.Since(cutAt).Round(time.Millisecond))
 	waitCompleted(t, load, 40, 30*time.Second)
@@ -299,6 +305,10 @@ func TestFaultRedisDown(t *testing.T) {
 	if !strings.Contains(proc.Log(), `"msg":"relay: publish to booking.events failed; retrying"`) {
 		t.Errorf("the relay never failed to publish: the cut did not reach it")
 	}
+	if !strings.Contains(proc.Log(), `"msg":"publisher circuit opened`) {
+		t.Errorf("the relay's circuit breaker never opened")
+	}
+	waitMetric(t, hc, proc.Base, `booking_publisher_circuit_state{publisher="relay"} 0`, 30*time.Second)
 	conn := mustConnect(t, dbURL)
 	checkExactlyOnce(t, conn, f.TenantID, ops)
 	checkRedisHasEverything(t, conn, redisAddr, 60*time.Second)
@@ -348,4 +358,28 @@ func TestFaultRelayTakeover(t *testing.T) {
 	checkExactlyOnce(t, conn, f.TenantID, ops)
 	checkRedisHasEverything(t, conn, redisAddr, 60*time.Second)
 	mustAudit(t, dbURL, "--tenant", f.TenantID.String())
+}
+
+// scrapeMetrics returns the text of base's /metrics.
+func scrapeMetrics(t *testing.T, hc *http.Client, base string) string {
+	t.Helper()
+	res, err := hc.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = res.Body.Close() }()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+	return string(body)
+}
+
+// waitMetric waits until base's /metrics contains line.
+func waitMetric(t *testing.T, hc *http.Client, base, line string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(scrapeMetrics(t, hc, base), line+"\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %s within %s", line, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

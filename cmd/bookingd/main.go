@@ -229,6 +229,9 @@ type Main struct {
 	// Relay publishes committed events; nil when disabled. Known after
 	// Run; its Status serves /readyz and metrics.
 	Relay *relay.Relay
+	// RelayBreaker is the circuit breaker in front of the relay's Redis
+	// publisher (nil in embedded mode). Known after Run.
+	RelayBreaker *stream.BreakerPublisher
 	// Events is how in-process components reach the published events.
 	// Known after Run.
 	Events EventTransport
@@ -493,6 +496,14 @@ func (m *Main) startEvents(ctx context.Context) error {
 		if pub, err = stream.NewRedisPublisher(rc, m.Logger); err != nil {
 			return err
 		}
+		// While Redis is down the relay's retries fail at once instead of
+		// each waiting for the client's timeouts; commands never notice.
+		m.Metrics.PublisherCircuit("relay", bhttp.CircuitClosed)
+		breaker := stream.NewBreakerPublisher(pub, stream.BreakerConfig{
+			Name: "relay", Logger: m.Logger,
+			OnStateChange: func(_, to stream.BreakerState) { m.Metrics.PublisherCircuit("relay", int(to)) },
+		})
+		m.RelayBreaker, pub = breaker, breaker
 		m.Logger.Info("events: Redis Streams", slog.Int("booking_partitions", max(naming.Partitions, 1)))
 	} else {
 		bus := stream.NewGoChannel(m.Logger)
@@ -648,6 +659,7 @@ func addDatabaseChecks(ctx context.Context, ready *bhttp.Readiness, pool *pgxpoo
 // embedded mode they live in memory.
 func (m *Main) startWebhooks(ctx context.Context, srv *bhttp.Server) error {
 	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Logger: m.Logger}
+	cfg.Dispatcher.Observe = m.Metrics.WebhookDelivery
 	if m.Config.WebhookAllowLoopbackHTTP {
 		cfg.URLPolicy.LoopbackSchemes = []string{"http"}
 	}

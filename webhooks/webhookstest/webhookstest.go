@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -627,7 +628,8 @@ func testRetry(t *testing.T, h Harness) {
 		}
 		return http.StatusNoContent
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "booking.*")
 	rc.SetSecret(ep.Secret)
@@ -660,6 +662,7 @@ func testRetry(t *testing.T, h Harness) {
 	require.EqualValues(t, 3, st.Attempts)
 	require.EqualValues(t, 2, st.AttemptsFailed)
 	require.EqualValues(t, 1, st.Succeeded)
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeRetrying: 2, webhooks.OutcomeSucceeded: 1})
 }
 
 func testGone(t *testing.T, h Harness) {
@@ -670,7 +673,8 @@ func testGone(t *testing.T, h Harness) {
 		defer mu.Unlock()
 		return status
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "*")
 	rc.SetSecret(ep.Secret)
@@ -703,6 +707,7 @@ func testGone(t *testing.T, h Harness) {
 	reqs := rc.Requests()
 	require.Equal(t, e1.ID, reqs[1].Event.ID)
 	require.Equal(t, e2.ID, reqs[2].Event.ID, "in stream order")
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeGone: 1, webhooks.OutcomeSucceeded: 2})
 }
 
 func testRunOfFailures(t *testing.T, h Harness) {
@@ -770,7 +775,8 @@ func testDead(t *testing.T, h Harness) {
 		}
 		return http.StatusOK
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Retry: fastRetry(2)})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Retry: fastRetry(2), Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "booking.*")
 	rc.SetSecret(ep.Secret)
@@ -789,6 +795,51 @@ func testDead(t *testing.T, h Harness) {
 	require.Len(t, reqs, 4)
 	require.Equal(t, e2.ID, reqs[3].Event.ID, "sent only after e1 was dead")
 	require.EqualValues(t, 1, d.Stats().Dead)
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeRetrying: 2, webhooks.OutcomeDead: 1, webhooks.OutcomeSucceeded: 1})
+}
+
+// Outcomes counts what a dispatcher reports through
+// DispatcherConfig.Observe. The zero value is ready; safe for concurrent
+// use.
+type Outcomes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Observe is a DispatcherConfig.Observe.
+func (o *Outcomes) Observe(outcome string, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[string]int{}
+	}
+	if took < 0 {
+		outcome += " (negative duration)"
+	}
+	o.n[outcome]++
+}
+
+// RequireEventually fails the test unless the counts become want within
+// 10 s (Observe runs just after the attempt is recorded, so a test that
+// saw the record may look before it).
+func (o *Outcomes) RequireEventually(tb testing.TB, want map[string]int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !maps.Equal(o.Counts(), want) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Equal(tb, want, o.Counts(), "outcomes observed")
+}
+
+// Counts returns a copy of the counts by outcome.
+func (o *Outcomes) Counts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]int, len(o.n))
+	for k, v := range o.n {
+		out[k] = v
+	}
+	return out
 }
 
 // appendEvent appends one event to the event store and returns it as
