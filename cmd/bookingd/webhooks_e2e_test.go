@@ -176,6 +176,11 @@ func TestE2EWebhooks(t *testing.T) {
 		require.Len(t, attempts, 1)
 		require.EqualValues(t, http.StatusNoContent, attempts[0].(map[string]any)["status_code"])
 	}
+
+	// Each attempt is counted by outcome, with its duration.
+	metrics := string(srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/metrics"}).Body)
+	require.Contains(t, metrics, `booking_webhook_deliveries_total{outcome="succeeded"} 2`+"\n")
+	require.Contains(t, metrics, `booking_webhook_delivery_duration_seconds_count{outcome="succeeded"} 2`+"\n")
 }
 
 func TestWebhookConfig(t *testing.T) {
