@@ -103,7 +103,18 @@ type Config struct {
 	// --webhook-allow-loopback-http), for development and tests; any
 	// other URL must be https.
 	WebhookAllowLoopbackHTTP bool
+	// WebhookRetention is how long finished webhook deliveries are kept
+	// (WEBHOOK_RETENTION, --webhook-retention, default 720h); negative
+	// keeps them for ever.
+	WebhookRetention time.Duration
 	// ---- end of webhooks ----
+
+	// CalendarUIDDomain is the right-hand side of the UIDs of calendar
+	// entries (CALENDAR_UID_DOMAIN, --calendar-uid-domain; default
+	// readside.DefaultCalendarUIDDomain). Set it once: changing it makes
+	// subscribed calendars show every booking twice until they drop the
+	// old entries.
+	CalendarUIDDomain string
 
 	// ---- holds ----
 	// DisableHoldExpiry stops this process from expiring holds
@@ -119,13 +130,15 @@ type Config struct {
 // ConfigFromArgs reads the environment through getenv, then flags.
 func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL:      getenv("DATABASE_URL"),
-		RedisURL:         getenv("REDIS_URL"),
-		HTTPAddr:         getenv("HTTP_ADDR"),
-		JWTSecret:        getenv("JWT_SECRET"),
-		JWTPublicKeyFile: getenv("JWT_PUBLIC_KEY_FILE"),
-		LogFormat:        getenv("LOG_FORMAT"),
-		EventSourceBase:  getenv("EVENT_SOURCE_BASE"),
+		DatabaseURL:       getenv("DATABASE_URL"),
+		RedisURL:          getenv("REDIS_URL"),
+		HTTPAddr:          getenv("HTTP_ADDR"),
+		JWTSecret:         getenv("JWT_SECRET"),
+		JWTPublicKeyFile:  getenv("JWT_PUBLIC_KEY_FILE"),
+		LogFormat:         getenv("LOG_FORMAT"),
+		EventSourceBase:   getenv("EVENT_SOURCE_BASE"),
+		CalendarUIDDomain: getenv("CALENDAR_UID_DOMAIN"),
+		WebhookRetention:  webhooks.DefaultRetention,
 	}
 	// ---- events out ----
 	relayOn, api := true, true
@@ -152,6 +165,13 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		}
 		c.WebhookAllowLoopbackHTTP = on
 	}
+	if v := strings.TrimSpace(getenv("WEBHOOK_RETENTION")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("WEBHOOK_RETENTION=%q: %v", v, err))
+		}
+		c.WebhookRetention = d
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8080"
 	}
@@ -173,6 +193,8 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of booking.events (env BOOKING_PARTITIONS)")
 	fs.StringVar(&c.EventSourceBase, "event-source-base", c.EventSourceBase, "CloudEvents source prefix (env EVENT_SOURCE_BASE)")
 	fs.BoolVar(&c.WebhookAllowLoopbackHTTP, "webhook-allow-loopback-http", c.WebhookAllowLoopbackHTTP, "accept http:// webhook URLs on loopback hosts (env WEBHOOK_ALLOW_LOOPBACK_HTTP)")
+	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long finished webhook deliveries are kept; negative: for ever (env WEBHOOK_RETENTION)")
+	fs.StringVar(&c.CalendarUIDDomain, "calendar-uid-domain", c.CalendarUIDDomain, "domain of calendar entries' UIDs; set once (env CALENDAR_UID_DOMAIN)")
 	// ---- holds ----
 	holdExpiry := true
 	fs.BoolVar(&holdExpiry, "hold-expiry", holdExpiry, "expire holds whose expires_at passed (any number of processes may)")
@@ -206,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	if err := (stream.Topics{Partitions: c.Partitions}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("partitions: %w", err))
+	}
+	if d := c.CalendarUIDDomain; d != "" && (strings.ContainsAny(d, " \t\r\n@/:;,") || strings.Trim(d, ".") != d) {
+		errs = append(errs, fmt.Errorf("calendar UID domain %q: want a domain name such as bookings.example.com", d))
 	}
 
 	return errors.Join(errs...)
@@ -365,7 +390,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	// ---- read side: read models kept current by projectors tailing the
 	// event store from their checkpoints, and the query endpoints ----
-	m.readSide, err = readside.Open(ctx, m.store, readside.Config{Now: cmd.Now, Logger: m.Logger})
+	m.readSide, err = readside.Open(ctx, m.store, readside.Config{Now: cmd.Now, Logger: m.Logger, CalendarUIDDomain: m.Config.CalendarUIDDomain})
 	if err != nil {
 		return err
 	}
@@ -658,7 +683,7 @@ func addDatabaseChecks(ctx context.Context, ready *bhttp.Readiness, pool *pgxpoo
 // process dispatches and none sends a delivery twice at once; in
 // embedded mode they live in memory.
 func (m *Main) startWebhooks(ctx context.Context, srv *bhttp.Server) error {
-	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Logger: m.Logger}
+	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Retention: m.Config.WebhookRetention, Logger: m.Logger}
 	cfg.Dispatcher.Observe = m.Metrics.WebhookDelivery
 	if m.Config.WebhookAllowLoopbackHTTP {
 		cfg.URLPolicy.LoopbackSchemes = []string{"http"}

@@ -14,6 +14,7 @@ import (
 
 	bhttp "github.com/bookingengine/booking/http"
 	"github.com/bookingengine/booking/internal/testenv"
+	"github.com/bookingengine/booking/webhooks"
 	"github.com/bookingengine/booking/stream"
 )
 
@@ -197,4 +198,32 @@ func TestWebhookConfig(t *testing.T) {
 	require.False(t, c.WebhookAllowLoopbackHTTP, "the flag wins")
 	_, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_ALLOW_LOOPBACK_HTTP": "maybe"}))
 	require.ErrorContains(t, err, "WEBHOOK_ALLOW_LOOPBACK_HTTP")
+
+	require.Equal(t, webhooks.DefaultRetention, c.WebhookRetention, "30 days by default")
+	c, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_RETENTION": "168h"}))
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, c.WebhookRetention)
+	c, err = ConfigFromArgs([]string{"--webhook-retention=-1s"}, env(map[string]string{"WEBHOOK_RETENTION": "168h"}))
+	require.NoError(t, err)
+	require.Negative(t, c.WebhookRetention, "the flag wins; negative keeps everything")
+	_, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_RETENTION": "a week"}))
+	require.ErrorContains(t, err, "WEBHOOK_RETENTION")
+}
+
+func TestCalendarUIDDomainConfig(t *testing.T) {
+	t.Parallel()
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := ConfigFromArgs(nil, env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.CalendarUIDDomain, "the read side's default")
+	c, err = ConfigFromArgs(nil, env(map[string]string{"CALENDAR_UID_DOMAIN": "bookings.example.com"}))
+	require.NoError(t, err)
+	require.Equal(t, "bookings.example.com", c.CalendarUIDDomain)
+	c, err = ConfigFromArgs([]string{"--calendar-uid-domain=cal.example.org"}, env(map[string]string{"CALENDAR_UID_DOMAIN": "bookings.example.com"}))
+	require.NoError(t, err)
+	require.Equal(t, "cal.example.org", c.CalendarUIDDomain)
+	for _, bad := range []string{"user@example.com", "example.com/x", "exa mple.com", ".example.com", "example.com.", "https://example.com"} {
+		_, err = ConfigFromArgs(nil, env(map[string]string{"CALENDAR_UID_DOMAIN": bad}))
+		require.ErrorContains(t, err, "calendar UID domain", bad)
+	}
 }

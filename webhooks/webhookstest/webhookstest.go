@@ -60,6 +60,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RedeliverFromPositionResends", testRedeliver},
 		{"OrderPerStreamWithFlakyReceiver", testOrder},
 		{"TwoDispatchersNeverSendTwice", testTwoDispatchers},
+		{"PruneDeletesOnlyOldFinishedDeliveries", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,6 +334,50 @@ func testHeadOfLine(t *testing.T, h Harness) {
 	cs, err = h.Store.Claim(ctx, now.Add(time.Hour), time.Minute, 10)
 	require.NoError(t, err)
 	require.Contains(t, claimedIDs(cs), e12.ID, "a dead delivery no longer holds its stream")
+}
+
+func testPrune(t *testing.T, h Harness) {
+	s := MustService(t, h, nil)
+	ep := MustEndpoint(t, s, tenantA, "https://a.example.com", "*")
+	epB := MustEndpoint(t, s, tenantB, "https://b.example.com", "*")
+	done, dead, open := Event(tenantA, "booking.created", bookingSubject(), 1, 1),
+		Event(tenantA, "booking.created", bookingSubject(), 2, 1), Event(tenantA, "booking.created", bookingSubject(), 3, 1)
+	other := Event(tenantB, "booking.created", bookingSubject(), 4, 1)
+	enqueue(t, h.Store, 1, now, done, dead, open, other)
+	cs, err := h.Store.Claim(ctx, now, time.Minute, 10)
+	require.NoError(t, err)
+	require.Len(t, cs, 4)
+	for _, c := range cs {
+		o := outcome(webhooks.Succeeded, webhooks.StatusSucceeded, 200, now)
+		switch c.EventID {
+		case dead.ID:
+			o = outcome(webhooks.Failed, webhooks.StatusDead, 500, now)
+		case open.ID:
+			o = outcome(webhooks.Failed, webhooks.StatusFailed, 500, now.Add(time.Hour))
+		}
+		_, err := h.Store.Record(ctx, c, o, webhooks.DisablePolicy{}, now)
+		require.NoError(t, err)
+	}
+
+	n, err := h.Store.Prune(ctx, now)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing finished before now")
+	n, err = h.Store.Prune(ctx, now.Add(time.Second))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "the succeeded and the dead deliveries of both tenants")
+	ds, err := h.Store.Deliveries(ctx, tenantA, ep.ID, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, open.ID, ds[0].EventID, "an open delivery is never pruned")
+	require.Len(t, ds[0].Attempts, 1)
+	ds, err = h.Store.Deliveries(ctx, tenantB, epB.ID, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, ds)
+	n, err = h.Store.Prune(ctx, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n, "idempotent")
+	// Past the retention, an event passed again is delivered again.
+	enqueue(t, h.Store, 1, now.Add(time.Hour), done)
 }
 
 func testStoreEnable(t *testing.T, h Harness) {
