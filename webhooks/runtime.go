@@ -56,7 +56,7 @@ type Runtime struct {
 	Service    *Service
 	Dispatcher *Dispatcher
 
-	dedupe subscriber.DedupeStore
+	dedupe        subscriber.DedupeStore
 	pgDedupe      *subscriber.PostgresStore
 	retention     time.Duration
 	pruneInterval time.Duration
@@ -64,9 +64,9 @@ type Runtime struct {
 	log           *slog.Logger
 	pruned        atomic.Int64
 
-	mu     sync.Mutex
-	stop   context.CancelFunc
-	done   chan struct{}
+	mu   sync.Mutex
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // Open builds the Runtime of cfg. With a Pool it first applies

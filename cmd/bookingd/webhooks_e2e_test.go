@@ -14,8 +14,8 @@ import (
 
 	bhttp "github.com/bookingengine/booking/http"
 	"github.com/bookingengine/booking/internal/testenv"
-	"github.com/bookingengine/booking/webhooks"
 	"github.com/bookingengine/booking/stream"
+	"github.com/bookingengine/booking/webhooks"
 )
 
 // mustStartWebhooksE2E is MustStartE2E with http:// webhook URLs allowed
