@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/stream"
 	"github.com/bookingengine/booking/stream/streamtest"
 )
@@ -30,15 +29,10 @@ type breakerRig struct {
 
 func newBreakerRig(t *testing.T, cfg stream.BreakerConfig) *breakerRig {
 	t.Helper()
-	direct, prefix := streamtest.MustRedis(t)
-	streamtest.Cleanup(t, direct, prefix)
-	target, err := redis.ParseURL(testenv.RedisURL(t))
+	r := streamtest.MustProxiedRedis(t)
+	inner, err := stream.NewRedisPublisher(r.ViaProxy, nil)
 	require.NoError(t, err)
-	proxy := streamtest.StartProxy(t, target.Addr)
-	viaProxy := streamtest.MustRedisAt(t, proxy.RedisURL(testenv.RedisURL(t)))
-	inner, err := stream.NewRedisPublisher(viaProxy, nil)
-	require.NoError(t, err)
-	rig := &breakerRig{proxy: proxy, direct: direct, topic: prefix + stream.TopicBooking}
+	rig := &breakerRig{proxy: r.Proxy, direct: r.Direct, topic: r.Prefix + stream.TopicBooking}
 	cfg.OnStateChange = func(from, to stream.BreakerState) {
 		rig.mu.Lock()
 		defer rig.mu.Unlock()
