@@ -69,6 +69,8 @@ type Validator struct {
 	doc     *openapi3.T
 	router  routers.Router
 	problem *openapi3.Schema
+	// headers are the response headers the document declares somewhere.
+	headers map[string]bool
 }
 
 // New returns a Validator for the API's document (openapi.Document).
@@ -91,7 +93,7 @@ func NewFor(ctx context.Context, data []byte) (*Validator, error) {
 	if problem == nil || problem.Value == nil {
 		return nil, errors.New("the OpenAPI document has no Problem schema")
 	}
-	return &Validator{doc: doc, router: router, problem: problem.Value}, nil
+	return &Validator{doc: doc, router: router, problem: problem.Value, headers: documentHeaders(doc)}, nil
 }
 
 // Document returns the parsed document. Callers must not modify it.
@@ -121,6 +123,8 @@ func options() *openapi3filter.Options {
 		IncludeResponseStatus: true,
 		MultiError:            true,
 		SkipSettingDefaults:   true,
+		// The formats kin-openapi does not check by itself.
+		SchemaValidationOptions: formats(),
 		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 			if in.SecurityScheme == nil || in.SecurityScheme.Type != "http" || !strings.EqualFold(in.SecurityScheme.Scheme, "bearer") {
 				return fmt.Errorf("security scheme %s is not checked", in.SecuritySchemeName)
@@ -134,9 +138,50 @@ func options() *openapi3filter.Options {
 	}
 }
 
+// exemptKey is the context key of an exemption.
+type exemptKey struct{}
+
+// exemption is what a request's context excuses from the check, and why.
+type exemption struct {
+	request bool // the request is not checked; the response still is
+	all     bool // nothing is checked
+	reason  string
+}
+
+// SkipRequest returns a context under which Check (and so Handler and
+// Transport) does not check the request made with it, only the response:
+// for a test that sends, on purpose, a request the document refuses and
+// that the server nevertheless accepts (2xx/3xx). A request the document
+// refuses and the server refuses (4xx) needs no exemption. reason must
+// say why; it panics when reason is empty, so that every exception is
+// explained where it is made.
+func SkipRequest(ctx context.Context, reason string) context.Context {
+	return exempt(ctx, exemption{request: true, reason: reason})
+}
+
+// SkipExchange returns a context under which Check does not check the
+// exchange at all: for an answer that does not come from the API the
+// document describes (a gateway in front of it that answers by itself).
+// reason must say why; it panics when reason is empty.
+func SkipExchange(ctx context.Context, reason string) context.Context {
+	return exempt(ctx, exemption{all: true, reason: reason})
+}
+
+func exempt(ctx context.Context, e exemption) context.Context {
+	if strings.TrimSpace(e.reason) == "" {
+		panic("validator: an exemption needs a reason")
+	}
+	return context.WithValue(ctx, exemptKey{}, e)
+}
+
 // Check validates one exchange and returns every disagreement with the
-// document, or nil.
+// document, or nil. An exemption in the context of ex.Request
+// (SkipRequest, SkipExchange) leaves out what it names.
 func (v *Validator) Check(ctx context.Context, ex Exchange) error {
+	skip, _ := ex.Request.Context().Value(exemptKey{}).(exemption)
+	if skip.all {
+		return nil
+	}
 	req := ex.Request.Clone(ctx)
 	req.Body = io.NopCloser(bytes.NewReader(ex.RequestBody))
 	req.ContentLength = int64(len(ex.RequestBody))
@@ -161,7 +206,16 @@ func (v *Validator) Check(ctx context.Context, ex Exchange) error {
 		errs = append(errs, fmt.Errorf("%s (operation %s): the response does not match the document: %w\nbody: %s",
 			ex, route.Operation.OperationID, err, clip(ex.Body)))
 	}
-	if reqErr != nil && ex.Status < 400 {
+	var body any
+	_ = json.Unmarshal(ex.Body, &body) // a body that is no JSON was reported above
+	if err := v.strictResponse(route.Operation, ex, body); err != nil {
+		errs = append(errs, fmt.Errorf("%s (operation %s): the response says more than the document: %w\nbody: %s",
+			ex, route.Operation.OperationID, err, clip(ex.Body)))
+	}
+	if q := undeclaredQuery(route, req.URL); len(q) > 0 && ex.Status < 400 && !skip.request {
+		reqErr = errors.Join(reqErr, fmt.Errorf("query parameters the document does not declare: %s", strings.Join(q, ", ")))
+	}
+	if reqErr != nil && ex.Status < 400 && !skip.request {
 		errs = append(errs, fmt.Errorf("%s (operation %s): the document refuses the request, yet the server accepted it: %w\nrequest body: %s",
 			ex, route.Operation.OperationID, reqErr, clip(ex.RequestBody)))
 	}
