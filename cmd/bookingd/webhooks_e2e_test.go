@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	bhttp "github.com/bookingengine/booking/http"
-	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/stream"
 )
 
@@ -21,30 +20,7 @@ import (
 // on loopback hosts, where the tests' receivers listen.
 func mustStartWebhooksE2E(tb testing.TB) *e2eServer {
 	tb.Helper()
-	minter, err := bhttp.NewMinter(e2eSecret)
-	require.NoError(tb, err)
-	s := &e2eServer{
-		cfg: Config{
-			DatabaseURL:              testenv.NewDatabase(tb),
-			HTTPAddr:                 "127.0.0.1:0",
-			JWTSecret:                e2eSecret,
-			LogFormat:                "text",
-			ShutdownTimeout:          5 * time.Second,
-			WebhookAllowLoopbackHTTP: true,
-		},
-		minter: minter,
-		client: &http.Client{Timeout: 30 * time.Second},
-		logs:   &e2eLog{},
-	}
-	tb.Cleanup(func() {
-		s.stop(tb)
-		s.client.CloseIdleConnections()
-		if tb.Failed() {
-			tb.Logf("bookingd log:\n%s", s.logs.String())
-		}
-	})
-	s.start(tb)
-	return s
+	return mustStartE2EWith(tb, func(c *Config) { c.WebhookAllowLoopbackHTTP = true })
 }
 
 // e2eReceiver records the webhook requests it gets, each checked with the
