@@ -6,12 +6,18 @@
 //   - a request the document routes nowhere must be answered 404 or 405
 //     with a problem;
 //   - a response must match the operation: a documented status, its
-//     required headers, its media type and its schema;
+//     required headers, its media type and its schema, and say no more
+//     than the document: no member its schema does not name, no header
+//     of the API the response does not declare (strict.go);
 //   - a request the document refuses (a missing required member, an
 //     unknown one, a wrong type or format, no bearer token where one is
-//     required) must be refused by the server too (4xx). A refusal of a
-//     request the document accepts is fine: the server checks more than a
-//     schema can say (conflicts, the tenant's policy).
+//     required, a query parameter it does not declare) must be refused
+//     by the server too (4xx). A refusal of a request the document
+//     accepts is fine: the server checks more than a schema can say
+//     (conflicts, the tenant's policy).
+//
+// A test that must leave an exchange partly or wholly unchecked says so,
+// with its reason, in the request's context (SkipRequest, SkipExchange).
 //
 // It is meant for tests: it buffers whole bodies and validates
 // synchronously.
