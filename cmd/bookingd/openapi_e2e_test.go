@@ -475,6 +475,10 @@ func TestOpenAPIReadyz(t *testing.T) {
 	p := srv.do(t, e2eCall{method: http.MethodGet, path: "/readyz"})
 	requireE2EProblem(t, p, http.StatusServiceUnavailable, bhttp.CodeServiceUnavailable)
 	require.Len(t, p.Doc["checks"], 1)
+	head := srv.do(t, e2eCall{method: http.MethodHead, path: "/readyz"})
+	require.Equal(t, http.StatusServiceUnavailable, head.Status)
+	require.NotEmpty(t, head.Header.Get("Retry-After"))
 	ready.Remove("test-lag")
 	srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/readyz"})
+	srv.must(t, http.StatusOK, e2eCall{method: http.MethodHead, path: "/readyz"})
 }
