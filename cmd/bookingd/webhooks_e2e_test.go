@@ -152,6 +152,11 @@ func TestE2EWebhooks(t *testing.T) {
 		require.Len(t, attempts, 1)
 		require.EqualValues(t, http.StatusNoContent, attempts[0].(map[string]any)["status_code"])
 	}
+
+	// Enabling an enabled webhook and asking for a redelivery answer as
+	// the document says (the exchanges are checked like every other).
+	require.Equal(t, true, f.must(t, http.StatusOK, e2eAdmin, http.MethodPost, "/webhooks/"+id+"/enable", nil).Doc["enabled"])
+	f.must(t, http.StatusAccepted, e2eAdmin, http.MethodPost, "/webhooks/"+id+"/redeliver", map[string]any{"from_position": 1})
 }
 
 func TestWebhookConfig(t *testing.T) {
