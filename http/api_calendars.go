@@ -66,8 +66,8 @@ func RegisterCalendars(s *Server, c Calendars) {
 		base := "/calendars/" + k.path + "/{id}"
 		t.HandleFunc(base+".ics", h.get(k.kind, true)).Methods(http.MethodGet)
 		t.HandleFunc(base, h.get(k.kind, false)).Methods(http.MethodGet)
-		t.HandleFunc(base+"/feed", h.issue(k.kind)).Methods(http.MethodPost)
-		t.HandleFunc(base+"/feed", h.revoke(k.kind)).Methods(http.MethodDelete)
+		t.HandleFunc(base+"/feed", s.AtHead(h.issue(k.kind))).Methods(http.MethodPost)
+		t.HandleFunc(base+"/feed", s.AtHead(h.revoke(k.kind))).Methods(http.MethodDelete)
 	}
 	s.Public().HandleFunc("/calendars/feeds/{token}.ics", h.feed).Methods(http.MethodGet)
 }

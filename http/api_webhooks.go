@@ -127,12 +127,12 @@ type Webhooks interface {
 func RegisterWebhooks(s *Server, w Webhooks) {
 	h := webhookAPI{w: w}
 	t := s.Tenant()
-	t.HandleFunc("/webhooks", h.create).Methods(http.MethodPost)
+	t.HandleFunc("/webhooks", s.AtHead(h.create)).Methods(http.MethodPost)
 	t.HandleFunc("/webhooks", h.list).Methods(http.MethodGet)
 	t.HandleFunc("/webhooks/{id}", h.get).Methods(http.MethodGet)
 	t.HandleFunc("/webhooks/{id}/deliveries", h.deliveries).Methods(http.MethodGet)
-	t.HandleFunc("/webhooks/{id}/enable", h.enable).Methods(http.MethodPost)
-	t.HandleFunc("/webhooks/{id}/redeliver", h.redeliver).Methods(http.MethodPost)
+	t.HandleFunc("/webhooks/{id}/enable", s.AtHead(h.enable)).Methods(http.MethodPost)
+	t.HandleFunc("/webhooks/{id}/redeliver", s.AtHead(h.redeliver)).Methods(http.MethodPost)
 }
 
 type webhookAPI struct{ w Webhooks }

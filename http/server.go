@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,10 @@ type ServerConfig struct {
 	Metrics *Metrics
 	// Readiness, when set, serves GET /readyz.
 	Readiness *Readiness
+	// Head, when set, returns the event store's head position: the
+	// commands that write no event (webhook and calendar-feed management)
+	// answer X-Position with it, as every command does (see AtHead).
+	Head func(ctx context.Context) (int64, error)
 }
 
 // Validate reports every problem of the configuration at once.
@@ -82,6 +87,7 @@ type Server struct {
 	authenticated *mux.Router
 	tenant        *mux.Router
 	handler       http.Handler
+	head          func(ctx context.Context) (int64, error)
 }
 
 // NewServer builds a Server with /healthz registered. It fails when cfg is
@@ -103,7 +109,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		maxBody = DefaultMaxBodyBytes
 	}
 
-	s := &Server{router: mux.NewRouter()}
+	s := &Server{router: mux.NewRouter(), head: cfg.Head}
 	s.router.NotFoundHandler = http.HandlerFunc(notFound)
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	s.router.Use(recordRoute)
@@ -133,6 +139,54 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.handler = requestContext(logger, base, maxBody, inner)
 	return s, nil
 }
+
+// AtHead wraps the handler of a command that writes no event (webhook and
+// calendar-feed management) so that its success answer carries
+// X-Position like every command's: the store's head when the request
+// arrived. Every read model reaches it, so a client may send it back as
+// X-Min-Position like any other. A failure to read the head is answered
+// as the store's failure (503 when it is unreachable). Without
+// ServerConfig.Head it returns h unchanged.
+func (s *Server) AtHead(h http.HandlerFunc) http.HandlerFunc {
+	if s.head == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		handle(w, r, func(ctx context.Context) error {
+			pos, err := s.head(ctx)
+			if err != nil {
+				return err
+			}
+			h(&positionWriter{ResponseWriter: w, pos: pos}, r)
+			return nil
+		})
+	}
+}
+
+// positionWriter sets X-Position on a 2xx answer that has none.
+type positionWriter struct {
+	http.ResponseWriter
+	pos     int64
+	written bool
+}
+
+func (p *positionWriter) WriteHeader(code int) {
+	if !p.written && code/100 == 2 && p.Header().Get(headerPosition) == "" {
+		SetPosition(p.ResponseWriter, p.pos)
+	}
+	p.written = true
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *positionWriter) Write(b []byte) (int, error) {
+	if !p.written {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (p *positionWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // Public returns the group of routes that need neither token nor tenant.
 func (s *Server) Public() *mux.Router { return s.public }

@@ -211,8 +211,9 @@ func TestCalendarsAndReportsE2E(t *testing.T) {
 	})
 
 	t.Run("secret feed", func(t *testing.T) {
-		status, _, body := rawCall(t, srv, http.MethodPost, "/calendars/users/"+client+"/feed", f.Tokens[e2eClient], f.TenantID, "")
+		status, issued, body := rawCall(t, srv, http.MethodPost, "/calendars/users/"+client+"/feed", f.Tokens[e2eClient], f.TenantID, "")
 		require.Equal(t, http.StatusCreated, status, "%s", body)
+		requireHeadPosition(t, issued, pos)
 		var feed struct {
 			URL string `json:"url"`
 		}
@@ -243,8 +244,9 @@ func TestCalendarsAndReportsE2E(t *testing.T) {
 		require.Equal(t, http.StatusOK, status)
 
 		// Revoked: 404.
-		status, _, body = rawCall(t, srv, http.MethodDelete, "/calendars/users/"+client+"/feed", f.Tokens[e2eClient], f.TenantID, "")
+		status, revoked, body := rawCall(t, srv, http.MethodDelete, "/calendars/users/"+client+"/feed", f.Tokens[e2eClient], f.TenantID, "")
 		require.Equal(t, http.StatusNoContent, status, "%s", body)
+		requireHeadPosition(t, revoked, pos)
 		status, header, _ = rawCall(t, srv, http.MethodGet, feed.URL, "", "", "")
 		require.Equal(t, http.StatusNotFound, status)
 		require.Equal(t, bhttp.ProblemContentType, header.Get("Content-Type"))
@@ -375,3 +377,14 @@ func TestCalendarsAndReportsE2E(t *testing.T) {
 
 // icsParse parses an iCalendar body.
 func icsParse(body []byte) (*ics.Calendar, error) { return ics.ParseCalendar(bytes.NewReader(body)) }
+
+// requireHeadPosition checks the X-Position of a command that writes no
+// event: the store's head, at least the position of an earlier write.
+func requireHeadPosition(t *testing.T, h http.Header, atLeast string) {
+	t.Helper()
+	got, err := strconv.ParseInt(h.Get("X-Position"), 10, 64)
+	require.NoError(t, err, "X-Position %q", h.Get("X-Position"))
+	floor, err := strconv.ParseInt(atLeast, 10, 64)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, got, floor)
+}

@@ -380,6 +380,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger:      m.Logger,
 		Metrics:     m.Metrics,   // operable service
 		Readiness:   m.Readiness, // operable service
+		Head:        m.store.HeadPosition,
 	})
 	if err != nil {
 		return err
