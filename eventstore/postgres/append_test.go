@@ -345,3 +345,85 @@ func TestAppendFunctionRejectsMalformedArrays(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, head)
 }
+
+// TestAppendOneEventEach covers the one-statement append of one event to
+// each of several streams (a booking and its buckets): success, a whole
+// retry, a partial one, a stale stream, and writers racing for a shared
+// stream, each checked against the chains Verify recomputes.
+func TestAppendOneEventEach(t *testing.T) {
+	t.Parallel()
+	s, _ := mustOpen(t, postgres.Config{MaxConns: 16})
+	ctx := t.Context()
+	tenant := uuid.New()
+	pair := func(a, b string, ea, eb eventstore.ExpectedVersion, x, y eventstore.EventData) []eventstore.StreamAppend {
+		return []eventstore.StreamAppend{
+			{StreamID: a, TenantID: tenant, Expected: ea, Events: []eventstore.EventData{x}},
+			{StreamID: b, TenantID: tenant, Expected: eb, Events: []eventstore.EventData{y}},
+		}
+	}
+	bucket := "schedule-" + uuid.NewString()
+	booking := "booking-" + uuid.NewString()
+	x, y := ev("booking.created", `{"n":1}`), ev("schedule.reserved", `{"n":1}`)
+	first, err := s.Append(ctx, pair(booking, bucket, eventstore.NoStream, eventstore.NoStream, x, y)...)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{booking: 1, bucket: 1}, first.Versions)
+	require.False(t, first.Duplicate)
+
+	t.Run("WholeRetry", func(t *testing.T) {
+		retry, err := s.Append(ctx, pair(booking, bucket, eventstore.NoStream, eventstore.NoStream, x, y)...)
+		require.NoError(t, err)
+		require.Equal(t, eventstore.AppendResult{LastPosition: first.LastPosition, Versions: first.Versions, Duplicate: true}, retry)
+	})
+	t.Run("PartialRetry", func(t *testing.T) {
+		_, err := s.Append(ctx, pair("booking-"+uuid.NewString(), bucket, eventstore.NoStream, eventstore.NoStream, ev("booking.created", `{}`), y)...)
+		require.ErrorIs(t, err, eventstore.ErrDuplicateEvent)
+	})
+	t.Run("WholeInOtherStreams", func(t *testing.T) {
+		_, err := s.Append(ctx, pair("booking-"+uuid.NewString(), bucket, eventstore.NoStream, eventstore.NoStream, x, y)...)
+		require.ErrorIs(t, err, eventstore.ErrDuplicateEvent)
+	})
+	t.Run("Stale", func(t *testing.T) {
+		other := "booking-" + uuid.NewString()
+		_, err := s.Append(ctx, pair(other, bucket, eventstore.NoStream, eventstore.NoStream, ev("booking.created", `{}`), ev("schedule.reserved", `{}`))...)
+		var vc *eventstore.VersionConflictError
+		require.ErrorAs(t, err, &vc)
+		require.Equal(t, eventstore.VersionConflictError{StreamID: bucket, Expected: eventstore.NoStream, Actual: 1}, *vc)
+		v, err := s.StreamVersion(ctx, other)
+		require.NoError(t, err)
+		require.Zero(t, v, "a stale append writes nothing")
+	})
+	t.Run("Race", func(t *testing.T) {
+		const writers = 16
+		for round := int64(1); round <= 4; round++ {
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make([]error, writers)
+			for w := range writers {
+				wg.Go(func() {
+					<-start
+					_, errs[w] = s.Append(ctx, pair("booking-"+uuid.NewString(), bucket, eventstore.NoStream, eventstore.Exact(round),
+						ev("booking.created", `{}`), ev("schedule.reserved", fmt.Sprintf(`{"w":%d}`, w)))...)
+				})
+			}
+			close(start)
+			wg.Wait()
+			wins := 0
+			for _, err := range errs {
+				if err == nil {
+					wins++
+					continue
+				}
+				var vc *eventstore.VersionConflictError
+				require.ErrorAs(t, err, &vc)
+				require.Equal(t, eventstore.VersionConflictError{StreamID: bucket, Expected: eventstore.Exact(round), Actual: round + 1}, *vc)
+			}
+			require.Equal(t, 1, wins, "round %d", round)
+		}
+	})
+	report, err := s.Verify(ctx, "", tenant)
+	require.NoError(t, err)
+	require.True(t, report.OK(), "%+v", report.Breaks)
+	v, err := s.StreamVersion(ctx, bucket)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), v, "the first append and one winner a round")
+}
