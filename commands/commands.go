@@ -54,6 +54,9 @@ type Handlers struct {
 	// MaxRetries bounds how often a command is re-run after it lost a race
 	// on a schedule bucket or counter stream.
 	maxRetries int
+	// cache holds tenant, resource, user and domain-guard aggregates
+	// (see CacheConfig).
+	cache *aggCache
 }
 
 // Option configures Handlers.
@@ -68,7 +71,7 @@ func WithMaxRetries(n int) Option { return func(h *Handlers) { h.maxRetries = n 
 
 // New returns the command handlers over store.
 func New(store eventstore.Store, opts ...Option) *Handlers {
-	h := &Handlers{store: store, now: time.Now, maxRetries: 20}
+	h := &Handlers{store: store, now: time.Now, maxRetries: 20, cache: newAggCache()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -237,6 +240,8 @@ func (h *Handlers) commit(ctx context.Context, b *batch) (eventstore.AppendResul
 		return eventstore.AppendResult{}, nil
 	}
 	res, err := h.store.Append(ctx, b.appends...)
+	// Also after an error: the append may have committed before it failed.
+	h.cache.invalidateAppended(b.appends)
 	if err != nil {
 		return res, fmt.Errorf("append: %w", err)
 	}
