@@ -35,9 +35,8 @@ import (
 //     itself healthy. Otherwise the read is a top-up.
 type CacheConfig struct {
 	// MaxAge bounds how long an entry answers trusted reads: the safety
-	// bound for an invalidation that got lost. 0 disables trusted reads
-	// (every read is a top-up); WithCache defaults it to
-	// DefaultCacheMaxAge.
+	// bound for an invalidation that got lost (DefaultCacheMaxAge is a
+	// sensible one). 0 disables trusted reads: every read is a top-up.
 	MaxAge time.Duration
 	// Invalidations reports whether the invalidations of other processes
 	// arrive (whoever delivers them calls Handlers.Invalidate and, after
@@ -68,9 +67,6 @@ type InvalidationFeed interface {
 // serves top-ups only.
 func WithCache(cfg CacheConfig) Option {
 	return func(h *Handlers) {
-		if cfg.MaxAge == 0 {
-			cfg.MaxAge = DefaultCacheMaxAge
-		}
 		h.cache.cfg = cfg
 		if cfg.MaxEntries > 0 {
 			h.cache.max = cfg.MaxEntries
