@@ -111,15 +111,11 @@ func (s *Store) Append(ctx context.Context, appends ...eventstore.StreamAppend) 
 		return eventstore.AppendResult{}, err
 	}
 	single := len(sorted) == 1 && len(sorted[0].Events) == 1 && sorted[0].Expected >= 0
-	multi := !single && oneEventEachExact(sorted)
 	for attempt := 0; ; attempt++ {
 		var res eventstore.AppendResult
-		switch {
-		case single:
+		if single {
 			res, err = s.appendSingle(ctx, sorted[0], args.metadata[0])
-		case multi:
-			res, err = s.appendMulti(ctx, sorted, args)
-		default:
+		} else {
 			res, err = s.appendOnce(ctx, args)
 		}
 		if err == nil {
@@ -230,140 +226,6 @@ func (s *Store) appendSingle(ctx context.Context, a eventstore.StreamAppend, met
 	default:
 		return eventstore.AppendResult{}, &eventstore.VersionConflictError{StreamID: a.StreamID, Expected: a.Expected, Actual: actual}
 	}
-}
-
-// oneEventEachExact reports whether every stream of the append gets one
-// event under an Exact or NoStream expectation: what appendMultiSQL does.
-func oneEventEachExact(appends []eventstore.StreamAppend) bool {
-	for _, a := range appends {
-		if len(a.Events) != 1 || a.Expected < 0 {
-			return false
-		}
-	}
-	return len(appends) > 1
-}
-
-// appendMultiSQL appends one event to each of several streams, every one
-// with an Exact or NoStream expectation: a booking and its schedule
-// buckets, the append of every create. It is appendSingleSQL over arrays
-// (one element per stream, sorted by stream id): the heads are read, and
-// only when every expectation holds are the events inserted, in array
-// order (so index entries are locked in the order the plpgsql function
-// locks them, and positions ascend with it), then the head rows upserted.
-// It writes the same chains as booking_events_append, without the
-// function's per-statement overhead. On a stale expectation it inserts
-// nothing and returns, per stream, the actual version and where its event
-// id is stored already, if anywhere, so that a retry is recognised in the
-// same round trip.
-const appendMultiSQL = `
-WITH a AS (
-    SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                         $6::integer[], $7::jsonb[], $8::jsonb[], $9::text[])
-           WITH ORDINALITY AS a(stream_id, tenant_id, expected, event_id, type, event_version, data, metadata, category, ord)
-), head AS (
-    SELECT a.*, coalesce(h.stream_version, 0) AS v, coalesce(h.hash, '\x'::bytea) AS hash
-      FROM a
-      LEFT JOIN LATERAL (SELECT be.stream_version, be.hash FROM booking_events be
-                          WHERE be.stream_id = a.stream_id
-                          ORDER BY be.stream_version DESC LIMIT 1) h ON true
-), ok AS (
-    SELECT bool_and(head.v = head.expected) AS ok FROM head
-), ins AS (
-    INSERT INTO booking_events (tenant_id, stream_id, category, stream_version, event_id, type,
-                                event_version, data, metadata, recorded_at, hash)
-    SELECT head.tenant_id, head.stream_id, head.category, head.v + 1, head.event_id, head.type,
-           head.event_version, head.data, head.metadata, now(),
-           sha256(head.hash || booking_events_canonical(head.stream_id, head.v + 1, head.event_id, head.type,
-                  head.event_version, head.tenant_id, now(), head.data, head.metadata))
-      FROM head, ok
-     WHERE ok.ok
-     ORDER BY head.ord
-    RETURNING tenant_id, stream_id, stream_version, position, hash
-), upd AS (
-    INSERT INTO booking_streams AS bs (stream_id, tenant_id, version, last_position, hash)
-    SELECT ins.stream_id, ins.tenant_id, ins.stream_version, ins.position, ins.hash FROM ins
-    ON CONFLICT (stream_id) DO UPDATE
-       SET version = excluded.version, last_position = excluded.last_position, hash = excluded.hash
-)
-SELECT head.v, ins.stream_version, ins.position, d.stream_id, d.stream_version, d.position
-  FROM head
-  CROSS JOIN ok
-  LEFT JOIN ins ON ins.stream_id = head.stream_id
-  LEFT JOIN LATERAL (SELECT dd.stream_id, dd.stream_version, dd.position FROM booking_events dd
-                      WHERE NOT ok.ok AND dd.event_id = head.event_id) d ON true
- ORDER BY head.ord`
-
-// appendMulti runs appendMultiSQL for appends, sorted by stream id, each
-// of one event with an Exact or NoStream expectation. Like appendSingle it
-// returns the typed conflict, a duplicate result or ErrDuplicateEvent
-// itself, and a *pgconn.PgError (23505 when a concurrent writer won at the
-// index) to Append.
-func (s *Store) appendMulti(ctx context.Context, appends []eventstore.StreamAppend, a appendArgs) (eventstore.AppendResult, error) {
-	categories := make([]string, len(appends))
-	for i, sa := range appends {
-		categories[i] = eventstore.Category(sa.StreamID)
-	}
-	rows, err := s.pool.Query(ctx, appendMultiSQL, a.streams, a.tenants, a.expected,
-		a.ids, a.types, a.versions, a.data, a.metadata, categories)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	type outcome struct {
-		actual                  int64
-		version, position       *int64
-		dupStream               *string
-		dupVersion, dupPosition *int64
-	}
-	outs := make([]outcome, 0, len(appends))
-	var o outcome
-	if _, err := pgx.ForEachRow(rows, []any{&o.actual, &o.version, &o.position, &o.dupStream, &o.dupVersion, &o.dupPosition}, func() error {
-		outs = append(outs, o)
-		return nil
-	}); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if len(outs) != len(appends) {
-		return eventstore.AppendResult{}, fmt.Errorf("append: %d rows for %d streams", len(outs), len(appends))
-	}
-	res := eventstore.AppendResult{Versions: make(map[string]int64, len(appends))}
-	if outs[0].position != nil {
-		for i, o := range outs {
-			if o.position == nil || o.version == nil {
-				return eventstore.AppendResult{}, fmt.Errorf("append: stream %s was not written", appends[i].StreamID)
-			}
-			res.Versions[appends[i].StreamID] = *o.version
-			res.LastPosition = max(res.LastPosition, *o.position)
-		}
-		return res, nil
-	}
-	// Nothing was written: a retry of this very append, part of one, or a
-	// stale expectation, decided as booking_events_append decides.
-	found, same := 0, 0
-	for i, o := range outs {
-		if o.dupStream == nil {
-			continue
-		}
-		found++
-		if *o.dupStream == appends[i].StreamID {
-			same++
-			res.Versions[appends[i].StreamID] = *o.dupVersion
-			res.LastPosition = max(res.LastPosition, *o.dupPosition)
-		}
-	}
-	switch {
-	case same == len(appends):
-		res.Duplicate = true
-		return res, nil
-	case found > 0:
-		return eventstore.AppendResult{}, fmt.Errorf("append: %w: %d of %d event ids already stored",
-			eventstore.ErrDuplicateEvent, found, len(appends))
-	}
-	for i, o := range outs {
-		if o.actual != int64(appends[i].Expected) {
-			return eventstore.AppendResult{}, &eventstore.VersionConflictError{StreamID: appends[i].StreamID, Expected: appends[i].Expected, Actual: o.actual}
-		}
-	}
-	return eventstore.AppendResult{}, fmt.Errorf("append: nothing written and no stale expectation among %d streams", len(appends))
 }
 
 func (s *Store) appendOnce(ctx context.Context, a appendArgs) (eventstore.AppendResult, error) {
