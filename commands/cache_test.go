@@ -141,3 +141,24 @@ func TestCacheTrustedReads(t *testing.T) {
 		require.True(t, errors.Is(err, domain.ErrNotFound))
 	})
 }
+
+// TestCacheBucketsFollowTheLoadedPolicy: a create loads the buckets the
+// cached tenant's buffers name; when another process lengthened the
+// buffers since, the booking's occupied time reaches a day whose bucket
+// was not loaded, and the command loads it before deciding, so the
+// overlap there is still found.
+func TestCacheBucketsFollowTheLoadedPolicy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	ctx := context.Background()
+	_, err := f.book(ctx, f.admin, at(2, 0, 30), at(2, 1, 0))
+	require.NoError(t, err)
+
+	other := commands.New(f.store, commands.WithClock(func() time.Time { return clock }))
+	_, err = other.ChangeTenantSettings(ctx, f.admin, commands.ChangeTenantSettings{TenantID: f.tenant,
+		Settings: domain.SettingsInput{BusinessHours: allDay(), BufferAfterMinutes: intp(120)}})
+	require.NoError(t, err)
+	_, err = f.book(ctx, f.admin, at(1, 22, 30), at(1, 23, 30))
+	var conflict *domain.ConflictError
+	require.ErrorAs(t, err, &conflict, "the buffer reaches into the next day's booking")
+}

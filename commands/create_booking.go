@@ -99,11 +99,14 @@ func (h *Handlers) authorizeBooking(ctx context.Context, meta Meta, req domain.B
 
 func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUID, req domain.BookingRequest) (Result, error) {
 	// One round trip loads the tenant, the resource, the client, the hold
-	// and the schedule buckets a day either side of the request, which
-	// cover the occupied interval unless the buffers exceed a day. The
-	// tenant, resource and client come from the cache, topped up with
-	// whatever was appended to them since, in that same round trip (see
-	// CacheConfig): exact, in every process.
+	// and the schedule buckets of the occupied interval: the interval the
+	// cached tenant's buffers give, or, without a cached tenant, a day
+	// either side of the request, which covers it unless the buffers
+	// exceed a day. (A bucket the loaded policy needs beyond those is
+	// loaded when the workset meets it.) The tenant, resource and client
+	// come from the cache, topped up with whatever was appended to them
+	// since, in that same round trip (see CacheConfig): exact, in every
+	// process.
 	hold := &domain.Hold{}
 	cached := map[string]func() aggregate{
 		domain.TenantStream(meta.TenantID):    newTenant,
@@ -117,7 +120,12 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 		loads[domain.HoldStream(req.HoldID)] = hold
 	}
 	ws := newWorkset(h)
-	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-24*time.Hour), req.End.Add(24*time.Hour))
+	before, after := 24*time.Hour, 24*time.Hour
+	if e := h.cache.get(domain.TenantStream(meta.TenantID)); e != nil {
+		st := e.agg.(*domain.Tenant).Settings()
+		before, after = time.Duration(st.BufferBeforeMinutes)*time.Minute, time.Duration(st.BufferAfterMinutes)*time.Minute
+	}
+	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-before), req.End.Add(after))
 	for _, s := range speculative {
 		sch := domain.NewSchedule()
 		loads[s] = sch
