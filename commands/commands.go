@@ -6,6 +6,13 @@
 // global position of its last event, which the HTTP layer sends as
 // X-Position for read-your-writes.
 //
+// Tenant, resource, user and domain-guard aggregates are cached per
+// process and topped up with the events appended since, in the round trip
+// that loads a command's other streams, so a command always decides on
+// the current state (see CacheConfig). Tenant resolution and reads of a
+// tenant may be answered from the cache alone, within the bounds
+// CacheConfig sets.
+//
 // Handlers are safe for concurrent use. They are idempotent when the caller
 // supplies an idempotency key in Meta: event ids are derived from the key,
 // so a retry after a crash appends nothing and returns the original
