@@ -9,6 +9,7 @@ import (
 
 	"github.com/bookingengine/booking/commands"
 	"github.com/bookingengine/booking/domain"
+	"github.com/bookingengine/booking/eventstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -161,4 +162,52 @@ func TestCacheBucketsFollowTheLoadedPolicy(t *testing.T) {
 	_, err = f.book(ctx, f.admin, at(1, 22, 30), at(1, 23, 30))
 	var conflict *domain.ConflictError
 	require.ErrorAs(t, err, &conflict, "the buffer reaches into the next day's booking")
+}
+
+// gappyStore loses the first event of every top-up it answers, as a store
+// that broke its contract would.
+type gappyStore struct{ eventstore.Store }
+
+func (s gappyStore) LoadStreams(ctx context.Context, cursors []eventstore.StreamCursor) (map[string][]eventstore.RecordedEvent, error) {
+	out, err := s.Store.LoadStreams(ctx, cursors)
+	for _, c := range cursors {
+		if c.AfterVersion > 0 && len(out[c.StreamID]) > 0 {
+			out[c.StreamID] = out[c.StreamID][1:]
+		}
+	}
+	return out, err
+}
+
+// TestCacheRefusesAGap: a top-up whose events do not follow the cached
+// version fails the command instead of building a wrong aggregate.
+func TestCacheRefusesAGap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	ctx := context.Background()
+	h := commands.New(gappyStore{f.store}, commands.WithClock(func() time.Time { return clock }))
+	_, err := h.CreateBooking(ctx, f.admin, commands.CreateBooking{Request: domain.BookingRequest{
+		ResourceID: f.resource, ClientID: f.client, Start: at(1, 9, 0), End: at(1, 10, 0)}})
+	require.NoError(t, err)
+	f.changeMaxDuration(t, f.h, 240)
+	f.changeMaxDuration(t, f.h, 180)
+	_, err = h.CreateBooking(ctx, f.admin, commands.CreateBooking{Request: domain.BookingRequest{
+		ResourceID: f.resource, ClientID: f.client, Start: at(2, 9, 0), End: at(2, 10, 0)}})
+	require.ErrorContains(t, err, "cached at version 1, next event has version 3")
+}
+
+// TestCacheBounded: with room for fewer entries than streams read, reads
+// stay right; entries are dropped, not kept stale.
+func TestCacheBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, domain.SettingsInput{})
+	ctx := context.Background()
+	h := commands.New(f.store, commands.WithClock(func() time.Time { return clock }),
+		commands.WithCache(commands.CacheConfig{MaxAge: time.Hour, MaxEntries: 2}))
+	for day := 1; day <= 6; day++ {
+		res, err := h.CreateBooking(ctx, f.admin, commands.CreateBooking{Request: domain.BookingRequest{
+			ResourceID: f.resource, ClientID: f.client, Start: at(day, 9, 0), End: at(day, 10, 0)}})
+		require.NoError(t, err)
+		require.Equal(t, day, res.View.(domain.BookingView).PolicyVersion, "policy version on day %d", day)
+		f.changeMaxDuration(t, f.h, 240-day)
+	}
 }
