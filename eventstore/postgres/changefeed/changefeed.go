@@ -141,17 +141,18 @@ func (f *Feed) Healthy() bool { return f.healthy.Load() }
 // returns nil then. Each time it starts listening it calls
 // sink.InvalidateAll before it reports itself healthy.
 func (f *Feed) Run(ctx context.Context, sink Sink) error {
-	failed := false
+	logged := false
 	for {
 		err := f.listen(ctx, sink)
-		f.healthy.Store(false)
+		wasListening := f.healthy.Swap(false)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !failed {
+		// Once per outage: at its start, not at every retry.
+		if wasListening || !logged {
 			f.cfg.Logger.Warn("changefeed: not listening; cached tenants are read from the store until it is back",
 				slog.Any("error", err))
-			failed = true
+			logged = true
 		}
 		select {
 		case <-ctx.Done():
