@@ -170,9 +170,7 @@ func (c *aggCache) invalidate(streams ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range streams {
-		if _, ok := c.entries[s]; ok {
-			delete(c.entries, s)
-		}
+		delete(c.entries, s)
 	}
 	c.seq.Add(1)
 }
