@@ -24,8 +24,13 @@ func (h *Handlers) ChangeTenantSettings(ctx context.Context, meta Meta, cmd Chan
 	if !canAdministerTenant(meta, cmd.TenantID) {
 		return Result{}, fmt.Errorf("change settings: %w", domain.ErrForbidden)
 	}
-	t, err := h.Tenant(ctx, meta, cmd.TenantID)
-	if err != nil {
+	if meta.Actor.Role != domain.RolePlatformAdmin && meta.TenantID != cmd.TenantID {
+		return Result{}, fmt.Errorf("tenant %s: %w", cmd.TenantID, domain.ErrNotFound)
+	}
+	// A tenant of its own, since this one changes: the cached ones are
+	// shared.
+	t := &domain.Tenant{}
+	if err := h.load(ctx, domain.TenantStream(cmd.TenantID), t); err != nil {
 		return Result{}, err
 	}
 	if err := checkVersion(cmd.ExpectedVersion, t.Version()); err != nil {
@@ -58,34 +63,53 @@ func canAdministerTenant(meta Meta, tenantID uuid.UUID) bool {
 	return false
 }
 
-// Tenant loads a tenant the caller may see: platform admins see every
+// Tenant returns a tenant the caller may see: platform admins see every
 // tenant, everyone else only their own (another tenant is ErrNotFound).
+// It is a trusted read of the cache (see CacheConfig): within the cache's
+// bounds it may not yet show a change another process just made. The
+// tenant is shared: the caller must not change it.
 func (h *Handlers) Tenant(ctx context.Context, meta Meta, id uuid.UUID) (*domain.Tenant, error) {
 	if meta.Actor.Role != domain.RolePlatformAdmin && meta.TenantID != id {
 		return nil, fmt.Errorf("tenant %s: %w", id, domain.ErrNotFound)
 	}
-	return h.loadTenant(ctx, id)
-}
-
-func (h *Handlers) loadTenant(ctx context.Context, id uuid.UUID) (*domain.Tenant, error) {
-	t := &domain.Tenant{}
-	if err := h.load(ctx, domain.TenantStream(id), t); err != nil {
+	stream := domain.TenantStream(id)
+	agg, err := h.readCached(ctx, stream, newTenant)
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	if agg.Version() == 0 {
+		return nil, fmt.Errorf("load %s: %w", stream, domain.ErrNotFound)
+	}
+	return agg.(*domain.Tenant), nil
+}
+
+// loadTenant returns the tenant as it is now, topped up from the cache.
+// The tenant is shared: callers only read it.
+func (h *Handlers) loadTenant(ctx context.Context, id uuid.UUID) (*domain.Tenant, error) {
+	stream := domain.TenantStream(id)
+	aggs, err := h.loadCached(ctx, map[string]func() aggregate{stream: newTenant}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if aggs[stream].Version() == 0 {
+		return nil, fmt.Errorf("load %s: %w", stream, domain.ErrNotFound)
+	}
+	return aggs[stream].(*domain.Tenant), nil
 }
 
 // TenantIDByDomain resolves a white-label domain to its tenant through the
-// domain guard stream. Unknown domains return domain.ErrNotFound.
+// domain guard stream, a trusted read of the cache (see CacheConfig).
+// Unknown domains return domain.ErrNotFound.
 func (h *Handlers) TenantIDByDomain(ctx context.Context, d string) (uuid.UUID, error) {
 	norm, err := domain.NormalizeDomain(d)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("domain %q: %w", d, domain.ErrNotFound)
 	}
-	g := domain.NewGuard()
-	if err := h.loadMaybe(ctx, domain.DomainGuardStream(norm), g); err != nil {
+	agg, err := h.readCached(ctx, domain.DomainGuardStream(norm), newGuard)
+	if err != nil {
 		return uuid.Nil, err
 	}
+	g := agg.(*domain.Guard)
 	if g.Owner() == uuid.Nil {
 		return uuid.Nil, fmt.Errorf("domain %q: %w", d, domain.ErrNotFound)
 	}

@@ -6,6 +6,13 @@
 // global position of its last event, which the HTTP layer sends as
 // X-Position for read-your-writes.
 //
+// Tenant, resource, user and domain-guard aggregates are cached per
+// process and topped up with the events appended since, in the round trip
+// that loads a command's other streams, so a command always decides on
+// the current state (see CacheConfig). Tenant resolution and reads of a
+// tenant may be answered from the cache alone, within the bounds
+// CacheConfig sets.
+//
 // Handlers are safe for concurrent use. They are idempotent when the caller
 // supplies an idempotency key in Meta: event ids are derived from the key,
 // so a retry after a crash appends nothing and returns the original
@@ -54,6 +61,9 @@ type Handlers struct {
 	// MaxRetries bounds how often a command is re-run after it lost a race
 	// on a schedule bucket or counter stream.
 	maxRetries int
+	// cache holds tenant, resource, user and domain-guard aggregates
+	// (see CacheConfig).
+	cache *aggCache
 }
 
 // Option configures Handlers.
@@ -68,7 +78,7 @@ func WithMaxRetries(n int) Option { return func(h *Handlers) { h.maxRetries = n 
 
 // New returns the command handlers over store.
 func New(store eventstore.Store, opts ...Option) *Handlers {
-	h := &Handlers{store: store, now: time.Now, maxRetries: 20}
+	h := &Handlers{store: store, now: time.Now, maxRetries: 20, cache: newAggCache()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -237,6 +247,8 @@ func (h *Handlers) commit(ctx context.Context, b *batch) (eventstore.AppendResul
 		return eventstore.AppendResult{}, nil
 	}
 	res, err := h.store.Append(ctx, b.appends...)
+	// Also after an error: the append may have committed before it failed.
+	h.cache.invalidateAppended(b.appends)
 	if err != nil {
 		return res, fmt.Errorf("append: %w", err)
 	}

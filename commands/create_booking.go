@@ -99,28 +99,48 @@ func (h *Handlers) authorizeBooking(ctx context.Context, meta Meta, req domain.B
 
 func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUID, req domain.BookingRequest) (Result, error) {
 	// One round trip loads the tenant, the resource, the client, the hold
-	// and the schedule buckets a day either side of the request, which
-	// cover the occupied interval unless the buffers exceed a day.
-	t, r, client, hold := &domain.Tenant{}, &domain.Resource{}, &domain.User{}, &domain.Hold{}
-	loads := map[string]aggregate{
-		domain.TenantStream(meta.TenantID):    t,
-		domain.ResourceStream(req.ResourceID): r,
+	// and the schedule buckets of the occupied interval: the interval the
+	// cached tenant's buffers give, or, without a cached tenant, a day
+	// either side of the request, which covers it unless the buffers
+	// exceed a day. (A bucket the loaded policy needs beyond those is
+	// loaded when the workset meets it.) The tenant, resource and client
+	// come from the cache, topped up with whatever was appended to them
+	// since, in that same round trip (see CacheConfig): exact, in every
+	// process.
+	hold := &domain.Hold{}
+	cached := map[string]func() aggregate{
+		domain.TenantStream(meta.TenantID):    newTenant,
+		domain.ResourceStream(req.ResourceID): newResource,
 	}
 	if req.ClientID != uuid.Nil {
-		loads[domain.UserStream(req.ClientID)] = client
+		cached[domain.UserStream(req.ClientID)] = newUser
 	}
+	loads := map[string]aggregate{}
 	if req.HoldID != uuid.Nil {
 		loads[domain.HoldStream(req.HoldID)] = hold
 	}
 	ws := newWorkset(h)
-	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-24*time.Hour), req.End.Add(24*time.Hour))
+	before, after := 24*time.Hour, 24*time.Hour
+	if e := h.cache.get(domain.TenantStream(meta.TenantID)); e != nil {
+		st := e.agg.(*domain.Tenant).Settings()
+		before, after = time.Duration(st.BufferBeforeMinutes)*time.Minute, time.Duration(st.BufferAfterMinutes)*time.Minute
+	}
+	speculative := domain.ScheduleStreams(req.ResourceID, req.Start.Add(-before), req.End.Add(after))
 	for _, s := range speculative {
 		sch := domain.NewSchedule()
 		loads[s] = sch
 		ws.track(s, sch)
 	}
-	if err := h.loadAll(ctx, loads); err != nil {
+	aggs, err := h.loadCached(ctx, cached, loads)
+	if err != nil {
 		return Result{}, err
+	}
+	// Shared with other commands: read, never changed.
+	t := aggs[domain.TenantStream(meta.TenantID)].(*domain.Tenant)
+	r := aggs[domain.ResourceStream(req.ResourceID)].(*domain.Resource)
+	client := &domain.User{}
+	if req.ClientID != uuid.Nil {
+		client = aggs[domain.UserStream(req.ClientID)].(*domain.User)
 	}
 	if t.Version() == 0 {
 		return Result{}, fmt.Errorf("tenant %s: %w", meta.TenantID, domain.ErrNotFound)
@@ -203,18 +223,20 @@ func (h *Handlers) linkedTo(ctx context.Context, meta Meta, resourceID uuid.UUID
 // errResourceNotFound marks a missing resource apart from a missing tenant.
 var errResourceNotFound = errors.New("resource not found")
 
-// policy loads the tenant and the resource and builds the booking policy.
+// policy loads the tenant and the resource, in one round trip topped up
+// from the cache, and builds the booking policy.
 func (h *Handlers) policy(ctx context.Context, tenantID, resourceID uuid.UUID) (domain.Policy, error) {
-	t, err := h.loadTenant(ctx, tenantID)
+	ts, rs := domain.TenantStream(tenantID), domain.ResourceStream(resourceID)
+	aggs, err := h.loadCached(ctx, map[string]func() aggregate{ts: newTenant, rs: newResource}, nil)
 	if err != nil {
 		return domain.Policy{}, err
 	}
-	r := &domain.Resource{}
-	if err := h.load(ctx, domain.ResourceStream(resourceID), r); err != nil {
-		if isNotFound(err) {
-			return domain.Policy{}, fmt.Errorf("%w: %w", errResourceNotFound, err)
-		}
-		return domain.Policy{}, err
+	t, r := aggs[ts].(*domain.Tenant), aggs[rs].(*domain.Resource)
+	if t.Version() == 0 {
+		return domain.Policy{}, fmt.Errorf("load %s: %w", ts, domain.ErrNotFound)
+	}
+	if r.Version() == 0 {
+		return domain.Policy{}, fmt.Errorf("%w: load %s: %w", errResourceNotFound, rs, domain.ErrNotFound)
 	}
 	if r.TenantID() != tenantID {
 		return domain.Policy{}, fmt.Errorf("%w: resource %s: %w", errResourceNotFound, resourceID, domain.ErrNotFound)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -204,7 +205,25 @@ func (c AuthConfig) Validate() error {
 type Verifier struct {
 	key    any
 	parser *jwt.Parser
+	leeway time.Duration
+	now    func() time.Time
+
+	// verified remembers tokens that passed, until they expire, so that a
+	// client sending the same token with every request pays for its
+	// signature and claims once. Bounded by maxVerified.
+	mu       sync.RWMutex
+	verified map[string]verifiedToken
 }
+
+// verifiedToken is a token that passed Verify: its principal and expiry.
+type verifiedToken struct {
+	principal Principal
+	expires   time.Time
+}
+
+// maxVerified bounds Verifier's memory of verified tokens; when full it is
+// emptied.
+const maxVerified = 10_000
 
 // NewVerifier builds a Verifier from cfg. It fails when cfg is invalid or
 // the key file cannot be read or holds no usable public key (a private key
@@ -230,7 +249,7 @@ func NewVerifier(cfg AuthConfig) (*Verifier, error) {
 		leeway = DefaultLeeway
 	}
 	return &Verifier{
-		key: key,
+		key: key, leeway: leeway, now: time.Now, verified: map[string]verifiedToken{},
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(methods),
 			jwt.WithExpirationRequired(),
@@ -301,13 +320,39 @@ func (e *tokenError) Unwrap() error { return e.cause }
 // principal. Every failure is a coded unauthorized error whose detail says
 // why (expired, bad signature, unknown role...) without echoing the token;
 // errors.Is finds the jwt cause (jwt.ErrTokenExpired and so on).
+//
+// A token that passed is remembered until it expires: the same string
+// passes again without its signature being checked again (its signature,
+// claims, not-before and issued-at cannot have changed, and time only
+// makes them truer), and its expiry is checked as the parser checks it.
+// Safe for concurrent use.
 func (v *Verifier) Verify(token string) (Principal, error) {
+	v.mu.RLock()
+	known, ok := v.verified[token]
+	v.mu.RUnlock()
+	if ok && v.now().Add(-v.leeway).Before(known.expires) {
+		return known.principal, nil
+	}
 	var c Claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
+		if ok {
+			v.mu.Lock()
+			delete(v.verified, token)
+			v.mu.Unlock()
+		}
 		return Principal{}, &tokenError{detail: tokenFailure(err), cause: err}
 	}
-	return principalFromClaims(&c), nil
+	p := principalFromClaims(&c)
+	if c.ExpiresAt != nil {
+		v.mu.Lock()
+		if len(v.verified) >= maxVerified {
+			clear(v.verified)
+		}
+		v.verified[token] = verifiedToken{principal: p, expires: c.ExpiresAt.Time}
+		v.mu.Unlock()
+	}
+	return p, nil
 }
 
 func tokenFailure(err error) string {

@@ -454,3 +454,35 @@ func TestClaimsJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"role":"platform_admin","scope":"a b","sub":"s"}`, string(b))
 }
+
+// TestVerifierRemembersUntilExpiry checks the memory of verified tokens: a
+// token verified once passes again, and stops passing once it expires,
+// with the parser's error, as if it had never been seen.
+func TestVerifierRemembersUntilExpiry(t *testing.T) {
+	t.Parallel()
+	v, err := bhttp.NewVerifier(bhttp.AuthConfig{Secret: testSecret, Leeway: time.Millisecond})
+	require.NoError(t, err)
+	exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second)
+	token := sign(t, jwt.SigningMethodHS256, []byte(testSecret), claims(func(c jwt.MapClaims) {
+		c["exp"] = exp.Unix()
+		c["iat"] = exp.Add(-time.Hour).Unix()
+	}))
+	if time.Until(exp) > 0 {
+		p, err := v.Verify(token)
+		require.NoError(t, err)
+		require.Equal(t, "user-1", p.UserID)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := v.Verify(token)
+		if err != nil {
+			require.ErrorIs(t, err, jwt.ErrTokenExpired)
+			require.False(t, time.Now().Before(exp), "refused before it expired")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "an expired token still passes")
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err = v.Verify(token)
+	require.ErrorIs(t, err, jwt.ErrTokenExpired, "and stays refused")
+}

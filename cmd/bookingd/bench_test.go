@@ -28,6 +28,7 @@ import (
 	"github.com/bookingengine/booking/commands"
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/eventstore/postgres"
+	"github.com/bookingengine/booking/eventstore/postgres/changefeed"
 	bhttp "github.com/bookingengine/booking/http"
 	"github.com/bookingengine/booking/http/pgidempotency"
 	"github.com/bookingengine/booking/internal/testenv"
@@ -84,15 +85,16 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Disca
 // newCommandEnv serves the command side alone: bookingd's HTTP stack
 // (authentication, tenant resolution, PostgreSQL idempotency keys, the
 // command endpoints) over the command handlers and the PostgreSQL event
-// store, wired as Main.Run wires them, without the read side and the
-// relay that Main runs beside them. It stops when b ends.
+// store, wired as Main.Run wires them (the tenant cache and its change
+// feed included), without the read side and the relay that Main runs
+// beside them. It stops when b ends.
 func newCommandEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	e := newDatabaseEnv(b)
 	ctx := context.Background()
 	store, err := postgres.Open(ctx, e.dbURL, postgres.Config{
 		MaxConns:   int32(e.conns),
-		Migrations: []postgres.MigrationSet{pgidempotency.Migrations()},
+		Migrations: []postgres.MigrationSet{pgidempotency.Migrations(), changefeed.Migrations()},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -101,7 +103,14 @@ func newCommandEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := commands.New(store)
+	feed, err := changefeed.New(changefeed.Config{ConnConfig: store.Pool().Config().ConnConfig, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := commands.New(store, commands.WithCache(commands.CacheConfig{MaxAge: commands.DefaultCacheMaxAge, Invalidations: feed}))
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan error, 1)
+	go func() { feedDone <- feed.Run(feedCtx, cmd) }()
 	srv, err := bhttp.NewServer(bhttp.ServerConfig{
 		Verifier:    verifier,
 		Tenants:     bhttp.Resolver{Cmd: cmd},
@@ -126,6 +135,10 @@ func newCommandEnv(b *testing.B) *benchEnv {
 			b.Error(err)
 		}
 		<-served
+		stopFeed()
+		if err := <-feedDone; err != nil {
+			b.Error(err)
+		}
 		store.Close()
 	})
 	e.base = "http://" + ln.Addr().String()

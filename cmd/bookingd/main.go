@@ -125,6 +125,12 @@ type Config struct {
 	// (--hold-expiry-interval, default 1s).
 	HoldExpiryInterval time.Duration
 	// ---- end of holds ----
+
+	// TenantCacheMaxAge bounds how long a cached tenant or domain answers
+	// reads without the store when no invalidation arrived
+	// (TENANT_CACHE_MAX_AGE, --tenant-cache-max-age, default 30s; 0
+	// asks the store every time). See commands.CacheConfig.
+	TenantCacheMaxAge time.Duration
 }
 
 // ConfigFromArgs reads the environment through getenv, then flags.
@@ -172,6 +178,14 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		}
 		c.WebhookRetention = d
 	}
+	c.TenantCacheMaxAge = commands.DefaultCacheMaxAge // tenant cache
+	if v := strings.TrimSpace(getenv("TENANT_CACHE_MAX_AGE")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("TENANT_CACHE_MAX_AGE=%q: %v", v, err))
+		}
+		c.TenantCacheMaxAge = d
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8080"
 	}
@@ -200,6 +214,7 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&holdExpiry, "hold-expiry", holdExpiry, "expire holds whose expires_at passed (any number of processes may)")
 	fs.DurationVar(&c.HoldExpiryInterval, "hold-expiry-interval", time.Second, "how often due holds are looked for")
 	// ---- end of holds ----
+	fs.DurationVar(&c.TenantCacheMaxAge, "tenant-cache-max-age", c.TenantCacheMaxAge, "how long a cached tenant answers without the store when no invalidation arrived (env TENANT_CACHE_MAX_AGE; 0: always ask)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -222,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be positive"))
+	}
+	if c.TenantCacheMaxAge < 0 {
+		errs = append(errs, errors.New("tenant cache max age must not be negative"))
 	}
 	if c.DatabaseMaxConns < 0 {
 		errs = append(errs, errors.New("database max conns must not be negative"))
@@ -289,6 +307,8 @@ type Main struct {
 	expiryStop context.CancelFunc
 	expiryDone chan struct{}
 	// ---- end of holds ----
+
+	cache tenantCache // tenant cache: its change feed
 
 	store    eventstore.Store
 	readSide *readside.ReadSide // read side: projections and queries
@@ -371,7 +391,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Clock != nil {
 		cmdOpts = append(cmdOpts, commands.WithClock(m.Clock))
 	}
-	cmd := commands.New(store, cmdOpts...)
+	cacheOpt, err := m.cacheOption() // tenant cache
+	if err != nil {
+		return err
+	}
+	cmd := commands.New(store, append(cmdOpts, cacheOpt)...)
+	m.startCacheFeed(ctx, cmd)  // tenant cache
 	m.startHoldExpiry(ctx, cmd) // holds
 	srv, err := bhttp.NewServer(bhttp.ServerConfig{
 		Verifier:    verifier,
@@ -454,6 +479,7 @@ func (m *Main) Close() error {
 		m.Webhooks = nil
 	}
 	m.stopHoldExpiry()     // holds: before the store
+	m.stopCacheFeed()      // tenant cache
 	if m.readSide != nil { // read side: stop the projectors before the store
 		errs = append(errs, m.readSide.Close())
 		m.readSide = nil

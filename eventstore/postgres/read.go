@@ -70,18 +70,22 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 		return out, nil
 	}
 	ids := make([]string, len(streams))
-	after := make(map[string]int64, len(streams))
+	after := make([]int64, len(streams))
 	for i, c := range streams {
 		ids[i] = c.StreamID
-		after[c.StreamID] = c.AfterVersion
+		after[i] = c.AfterVersion
 	}
 	// A plain = ANY over the unique (stream_id, stream_version) index: a
 	// join with unnest of (stream, version) pairs reads the same rows but
-	// costs more to plan than to run, on every call. Commands read whole
-	// streams (version 0), so filtering the versions here costs nothing.
+	// costs more to plan than to run, on every call. The versions filter
+	// the rows the index finds, before PostgreSQL decodes and sends them:
+	// a caller that holds a stream's aggregate already (a cache topped up
+	// in the round trip that loads the rest) pays for no event twice.
 	const q = `SELECT ` + eventColumns + ` FROM booking_events
-		WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version`
-	rows, err := s.pool.Query(ctx, q, ids)
+		WHERE stream_id = ANY($1::text[])
+		  AND stream_version > coalesce(($2::bigint[])[array_position($1::text[], stream_id)], 0)
+		ORDER BY stream_id, stream_version`
+	rows, err := s.pool.Query(ctx, q, ids, after)
 	if err != nil {
 		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
 	}
@@ -89,13 +93,6 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 	if err != nil {
 		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
 	}
-	kept := events[:0]
-	for _, e := range events {
-		if e.StreamVersion > after[e.StreamID] {
-			kept = append(kept, e)
-		}
-	}
-	events = kept
 	for _, e := range events {
 		out[e.StreamID] = append(out[e.StreamID], e)
 	}
