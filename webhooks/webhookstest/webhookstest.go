@@ -718,15 +718,23 @@ func testGone(t *testing.T, h Harness) {
 		defer mu.Unlock()
 		return status
 	})
-	var obs Outcomes
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
-	s := MustService(t, h, d.Wake)
+	// The dispatcher starts once both events are enqueued: started
+	// before, it could disable the endpoint on e1's 410 before e2 was
+	// handled, and e2 would never be enqueued.
+	var d *webhooks.Dispatcher
+	s := MustService(t, h, func() {
+		if d != nil {
+			d.Wake()
+		}
+	})
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "*")
 	rc.SetSecret(ep.Secret)
 	subject := bookingSubject()
 	e1, e2 := Event(tenantA, "booking.created", subject, 1, 1), Event(tenantA, "booking.cancelled", subject, 2, 2)
 	require.NoError(t, s.Handle(ctx, e1))
 	require.NoError(t, s.Handle(ctx, e2))
+	var obs Outcomes
+	d = StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
 	Eventually(t, 10*time.Second, func() bool {
 		got, err := s.Get(ctx, tenantA, ep.ID)
 		return err == nil && !got.Enabled
