@@ -168,6 +168,13 @@ type Batch struct {
 	// From and To are ignored and the checkpoint stays where it is; the
 	// per-row stream versions alone make the delivery idempotent.
 	FromBus bool
+	// Contiguous, with FromBus, refuses the batch with a *GapError when a
+	// stream's first unapplied event is not the version after the one
+	// the projection applied: package busfeed sets it, and fills the gap
+	// from the store, so that an applied version always means that every
+	// version up to it is applied. Without it a bus batch may skip
+	// versions, and the skipped ones are ignored when they come.
+	Contiguous bool
 }
 
 // ErrCheckpointMoved is returned by Projection.Apply when the stored
@@ -195,6 +202,67 @@ type Projection interface {
 	// Reset in this process, so a waiter in the same process wakes without
 	// polling. Waiters in other processes poll Checkpoint.
 	Changed() <-chan struct{}
+	// AppliedVersions returns, for each of the streams that the
+	// projection has applied events of, the highest stream version it
+	// applied (recorded with the read model by every Apply, from the
+	// store or the bus, and emptied by Reset); streams it has applied
+	// nothing of are absent. Every version up to the returned one has
+	// been applied, except when the store itself delivered a stream out
+	// of order.
+	AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error)
+}
+
+// GapError is returned by Projection.Apply for a contiguous bus batch
+// (FromBus and Contiguous) whose first unapplied event of a stream is not the version after the
+// stream's applied one: the versions in between have not reached the
+// projection. Nothing was applied. The feeder loads the stream's events
+// after Applied from the store and applies them first (package busfeed).
+type GapError struct {
+	StreamID string
+	// Applied is the stream's applied version (0 when none) and Next the
+	// version the batch offered.
+	Applied, Next int64
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("projections: stream %s: version %d follows applied version %d", e.StreamID, e.Next, e.Applied)
+}
+
+// Unapplied returns the events of evs that are above the applied version
+// of their stream, given the versions applied so far (which it raises as
+// it goes, so a batch that repeats an event keeps one). When contiguous
+// (Batch.Contiguous) it returns a *GapError, and no events, when a stream's
+// first unapplied event is not the next version. The read models call it
+// inside their apply, with the versions read in the same transaction or
+// under the same lock.
+func Unapplied(evs []Event, applied map[string]int64, contiguous bool) ([]Event, error) {
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		v := applied[e.StreamID]
+		if e.StreamVersion <= v {
+			continue
+		}
+		if contiguous && e.StreamVersion != v+1 {
+			return nil, &GapError{StreamID: e.StreamID, Applied: v, Next: e.StreamVersion}
+		}
+		applied[e.StreamID] = e.StreamVersion
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// StreamIDs returns the distinct stream ids of evs, in order of first
+// appearance.
+func StreamIDs(evs []Event) []string {
+	seen := make(map[string]bool, len(evs))
+	var out []string
+	for _, e := range evs {
+		if !seen[e.StreamID] {
+			seen[e.StreamID] = true
+			out = append(out, e.StreamID)
+		}
+	}
+	return out
 }
 
 // BulkLoader is implemented by read models that load faster without their

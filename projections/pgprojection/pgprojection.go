@@ -30,6 +30,7 @@ import (
 	"github.com/bookingengine/booking/eventstore"
 	"github.com/bookingengine/booking/eventstore/postgres"
 	"github.com/bookingengine/booking/projections"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -171,13 +172,94 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 			return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
 		}
 	}
-	if err := p.def.Apply(ctx, tx, b.Events); err != nil {
+	evs, err := unapplied(ctx, tx, name, b)
+	if err != nil {
 		return err
+	}
+	if len(evs) > 0 {
+		if err := p.def.Apply(ctx, tx, evs); err != nil {
+			return err
+		}
+		if err := recordVersions(ctx, tx, name, evs); err != nil {
+			return err
+		}
 	}
 	if b.FromBus {
 		return nil
 	}
 	return postgres.SaveCheckpointTx(ctx, tx, name, eventstore.Cursor{TransactionID: b.To.TransactionID, Position: b.To.Position})
+}
+
+// unapplied reads the versions recorded under name for the batch's
+// streams and returns the events above them (projections.Unapplied).
+func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, error) {
+	if len(b.Events) == 0 {
+		return nil, nil
+	}
+	applied, err := appliedVersions(ctx, tx, name, projections.StreamIDs(b.Events))
+	if err != nil {
+		return nil, err
+	}
+	return projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
+}
+
+type rowsQueryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
+	rows, err := db.Query(ctx, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`,
+		name, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read applied versions: %w", err)
+	}
+	out := make(map[string]int64, len(streamIDs))
+	var (
+		id string
+		v  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error {
+		out[id] = v
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read applied versions: %w", err)
+	}
+	return out, nil
+}
+
+// recordVersions raises the applied version of each stream of evs (in
+// stream order) to its last event's, in one statement.
+func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event) error {
+	last := make(map[string]int, len(evs))
+	var ids []string
+	for i, e := range evs {
+		if _, ok := last[e.StreamID]; !ok {
+			ids = append(ids, e.StreamID)
+		}
+		last[e.StreamID] = i
+	}
+	tenants := make([]uuid.UUID, len(ids))
+	versions := make([]int64, len(ids))
+	for i, id := range ids {
+		e := evs[last[id]]
+		tenants[i], versions[i] = e.TenantID, e.StreamVersion
+	}
+	const q = `INSERT INTO read_model_streams AS s (projection, stream_id, tenant_id, version)
+		SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::bigint[])
+		ON CONFLICT (projection, stream_id) DO UPDATE SET version = GREATEST(s.version, excluded.version)`
+	if _, err := tx.Exec(ctx, q, name, ids, tenants, versions); err != nil {
+		return fmt.Errorf("record applied versions: %w", err)
+	}
+	return nil
+}
+
+// AppliedVersions implements projections.Projection: one query.
+func (p *Projection) AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
+	out, err := appliedVersions(ctx, p.pool, p.def.Name, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("projection %s: %w", p.def.Name, err)
+	}
+	return out, nil
 }
 
 // lock takes the projection's advisory lock for the transaction and turns
@@ -231,6 +313,9 @@ func (p *Projection) Reset(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `TRUNCATE `+t); err != nil {
 				return fmt.Errorf("truncate %s: %w", t, err)
 			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1`, p.def.Name); err != nil {
+			return fmt.Errorf("forget applied versions: %w", err)
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM booking_checkpoints WHERE name = $1`, p.def.Name)
 		return err
