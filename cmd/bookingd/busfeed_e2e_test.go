@@ -191,3 +191,24 @@ func TestProjectionConfig(t *testing.T) {
 	require.ErrorContains(t, err, `PROJECTION_GRACE="soon"`)
 	require.ErrorContains(t, err, "projection max lag must not be negative")
 }
+
+// TestProjectorsOffE2E: a bookingd with PROJECTORS=off runs no projector
+// and consumes nothing, and its queries with X-Min-Position see the
+// writes that another bookingd's projectors apply to the shared read
+// models.
+func TestProjectorsOffE2E(t *testing.T) {
+	t.Parallel()
+	c, err := ConfigFromArgs(nil, func(k string) string { return map[string]string{"PROJECTORS": "off"}[k] })
+	require.NoError(t, err)
+	require.True(t, c.DisableProjectors)
+	_, err = ConfigFromArgs(nil, func(k string) string { return map[string]string{"PROJECTORS": "maybe"}[k] })
+	require.ErrorContains(t, err, `PROJECTORS="maybe"`)
+
+	db := testenv.NewDatabase(t)
+	_, worker := startBusE2E(t, Config{DatabaseURL: db, DisableAPI: true})
+	require.NotEmpty(t, worker.readSide.Runners)
+	api, m := startBusE2E(t, Config{DatabaseURL: db, DisableRelay: true, DisableProjectors: true})
+	require.Empty(t, m.readSide.Runners)
+	require.Empty(t, m.readSide.Feeds)
+	readYourWrites(t, api)
+}

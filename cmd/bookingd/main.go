@@ -108,6 +108,10 @@ type Config struct {
 	// ---- end of webhooks ----
 
 	// ---- read side ----
+	// DisableProjectors stops this process from keeping the read models
+	// current (PROJECTORS=off, --projectors=false): it serves queries from
+	// read models that other processes keep current (PostgreSQL only).
+	DisableProjectors bool
 	// ProjectionFeed is what feeds the projectors (PROJECTION_FEED,
 	// --projection-feed): "bus" (the default, also when empty), the
 	// published category topics through a consumer group per projection,
@@ -168,6 +172,14 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	if c.ProjectionFeed == "" {
 		c.ProjectionFeed = "bus"
 	}
+	projectors := true
+	switch v := strings.ToLower(strings.TrimSpace(getenv("PROJECTORS"))); v {
+	case "", "on", "true", "1", "yes":
+	case "off", "false", "0", "no":
+		projectors = false
+	default:
+		envErrs = append(envErrs, fmt.Errorf("PROJECTORS=%q: want on or off", v))
+	}
 	if v := strings.TrimSpace(getenv("PROJECTION_GRACE")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -211,6 +223,7 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of booking.events (env BOOKING_PARTITIONS)")
 	fs.StringVar(&c.EventSourceBase, "event-source-base", c.EventSourceBase, "CloudEvents source prefix (env EVENT_SOURCE_BASE)")
 	fs.BoolVar(&c.WebhookAllowLoopbackHTTP, "webhook-allow-loopback-http", c.WebhookAllowLoopbackHTTP, "accept http:// webhook URLs on loopback hosts (env WEBHOOK_ALLOW_LOOPBACK_HTTP)")
+	fs.BoolVar(&projectors, "projectors", projectors, "keep the read models current in this process (env PROJECTORS=on|off)")
 	fs.StringVar(&c.ProjectionFeed, "projection-feed", c.ProjectionFeed, "what feeds the projectors: bus or store (env PROJECTION_FEED)")
 	fs.DurationVar(&c.ProjectionGrace, "projection-grace", c.ProjectionGrace, "bus feed: how long an event may wait for the bus before a projector applies it from the store (env PROJECTION_GRACE)")
 	fs.Int64Var(&c.ProjectionMaxLag, "projection-max-lag", c.ProjectionMaxLag, "events a projection may lag behind before /readyz fails (env PROJECTION_MAX_LAG)")
@@ -224,6 +237,7 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	}
 	c.DisableHoldExpiry = !holdExpiry // holds
 	c.DisableAPI, c.DisableRelay = !api, !relayOn
+	c.DisableProjectors = !projectors // read side
 	if len(envErrs) > 0 {
 		return c, errors.Join(append(envErrs, c.Validate())...)
 	}
@@ -414,7 +428,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// consumer group on the published topics, with a projector per
 	// projection that moves its checkpoint and heals what the bus
 	// missed; or tailing the store alone), and the query endpoints ----
-	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, Grace: m.Config.ProjectionGrace}
+	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, Grace: m.Config.ProjectionGrace, SkipProjectors: m.Config.DisableProjectors}
 	if m.Config.ProjectionFeed != "store" {
 		rsCfg.Feed = readside.FeedBus
 	}

@@ -1,13 +1,16 @@
 // Package pgprojection turns a read model's batch fold into a
 // projections.Projection on PostgreSQL: each batch is applied in one
 // transaction together with the projection's checkpoint (a row of the
-// event store's booking_checkpoints, written with postgres.SaveCheckpointTx),
-// appliers of one projection are serialised across processes, and Reset
-// empties the tables and the checkpoint at once.
+// event store's booking_checkpoints, written with postgres.SaveCheckpointTx)
+// and the stream versions it applied (table read_model_streams, which
+// also filters out the events applied before), appliers of one projection
+// are serialised across processes, and Reset empties the tables, the
+// versions and the checkpoint at once.
 //
 // A read model package embeds its own migration set for its tables and
 // passes it to postgres.Migrate (or Config.Migrations) next to the event
-// store's; the checkpoint table belongs to the event store's set.
+// store's and this package's (Migrations); the checkpoint table belongs to
+// the event store's set.
 //
 // Every projection can also be rebuilt beside its live tables (shadow.go):
 // BeginShadow creates empty copies in a schema of their own, ApplyShadow
@@ -42,8 +45,9 @@ var migrationFiles embed.FS
 // never rename it.
 const migrationSet = "readmodel-projections"
 
-// Migrations returns the migration set of the table in which a rebuild
-// remembers the indexes it dropped. Apply it before the read models' sets.
+// Migrations returns the migration set of the tables every projection
+// shares: the applied stream versions, and the indexes a rebuild dropped.
+// Apply it before the read models' sets.
 func Migrations() postgres.MigrationSet {
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -71,9 +75,10 @@ type Definition struct {
 	// to replace one tenant's rows.
 	Tables []string
 	// Apply folds a batch into the read model inside tx, which also
-	// stores the checkpoint. Events come in read-all order (from the bus:
-	// in stream order per stream) and include types the projection does
-	// not use. It must skip an event whose stream version is not above
+	// stores the checkpoint and the applied versions. Events come in
+	// read-all order (from the bus: in stream order per stream), only
+	// those above the applied versions, and include types the projection
+	// does not use. It must skip an event whose stream version is not above
 	// the version recorded in the row it changes, so that a redelivery
 	// or an old event arriving late changes nothing. It must name the
 	// tables unqualified and touch no table outside Tables: ApplyShadow
