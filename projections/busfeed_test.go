@@ -18,6 +18,8 @@ import (
 	"github.com/bookingengine/booking/eventstore/postgres"
 	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/busfeed"
+	"github.com/bookingengine/booking/projections/catalog"
 	"github.com/bookingengine/booking/projections/eventsource"
 	"github.com/bookingengine/booking/projections/readside"
 	"github.com/bookingengine/booking/stream"
@@ -367,4 +369,55 @@ func redisHost(t *testing.T, raw string) string {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	return u.Host
+}
+
+// TestRunnerGrace: a Runner with a grace leaves the checkpoint where it is
+// while the events after it are neither applied by the bus nor past the
+// grace; it moves the checkpoint over what the bus applied without
+// applying anything itself; and it applies what the bus never delivers
+// once the grace has passed.
+func TestRunnerGrace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := memory.New()
+	cmd := commands.New(store)
+	w := setup(t, cmd)
+	src := eventsource.New(store, time.Millisecond)
+	cat := catalog.NewMemory()
+	head, err := store.HeadPosition(ctx)
+	require.NoError(t, err)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	slow := projections.NewRunner(src, cat, projections.RunnerConfig{Grace: time.Hour, PollInterval: time.Millisecond})
+	go func() { _ = slow.Run(runCtx) }()
+	time.Sleep(200 * time.Millisecond)
+	cp, err := cat.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, projections.Cursor{}, cp, "nothing applied, nothing past the grace")
+
+	feed := busfeed.New(cat, src)
+	recs, err := store.ReadAll(ctx, eventstore.Cursor{}, eventstore.Filter{}, 100_000)
+	require.NoError(t, err)
+	for _, r := range recs {
+		require.NoError(t, feed.Handle(ctx, stream.FromRecorded(r, "")))
+	}
+	require.Positive(t, feed.Stats().Ignored, "events of other categories are ignored")
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, projections.NewWaiter(src, cat).WaitFor(wctx, head))
+	require.Zero(t, slow.Healed(), "the checkpoint moved over what the bus applied")
+	stop()
+
+	quick := projections.NewRunner(src, cat, projections.RunnerConfig{Grace: 50 * time.Millisecond, PollInterval: time.Millisecond})
+	quickCtx, stopQuick := context.WithCancel(ctx)
+	defer stopQuick()
+	go func() { _ = quick.Run(quickCtx) }()
+	res, err := cmd.CreateUser(ctx, adminOf(w.tenants[0]), commands.CreateUser{Input: domain.UserInput{
+		Email: "late@example.com", Name: "Late", Role: domain.RoleClient}})
+	require.NoError(t, err)
+	began := time.Now()
+	require.NoError(t, projections.NewWaiter(src, cat).WaitFor(wctx, res.Position))
+	require.GreaterOrEqual(t, time.Since(began), 40*time.Millisecond, "the projector waited for the bus first")
+	require.Positive(t, quick.Healed())
 }

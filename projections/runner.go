@@ -89,8 +89,9 @@ func NewRunner(src Source, p Projection, cfg RunnerConfig) *Runner {
 }
 
 // Healed returns how many events the Runner found unapplied past Grace
-// and applied from the store itself (0 without Grace: it then applies
-// everything and counts nothing).
+// and handed to Apply itself (a bus delivery may still have applied some
+// of them first, which Apply then skips); 0 without Grace, where the
+// Runner applies everything and counts nothing.
 func (r *Runner) Healed() int64 { return r.healed.Load() }
 
 // Run tails the source until ctx ends and then returns nil. A failed read

@@ -16,6 +16,11 @@
 // applied after the missing versions, which the Feed loads from the event
 // store. No legitimate event is held back or dead-lettered for its order.
 //
+// A delivery that keeps failing (the database is down) is retried and then
+// parked in the group's dead-letter stream by the subscriber; the
+// projector applies that event from the store once its grace has passed,
+// so a parked projection event needs no handling by hand.
+//
 // The bus carries no read-all cursor, so it does not move a projection's
 // checkpoint: a projections.Runner with a Grace does (see package
 // projections, "Feeding").
