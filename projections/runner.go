@@ -113,10 +113,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		// Taken before the step, so that a bus apply during the step
 		// still wakes the wait below.
 		changed := r.p.Changed()
+		stepped := time.Now()
 		next, n, due, err := r.step(ctx, cur)
 		switch {
 		case err == nil && n == 0 && due > 0:
-			r.waitBus(ctx, changed, due)
+			r.waitBus(ctx, changed, stepped, due)
 		case err == nil && n == 0:
 			r.src.Wait(ctx, cur, r.p.Categories())
 		case err == nil:
@@ -137,12 +138,17 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // waitBus waits until an apply in this process, PollInterval, or due,
-// whichever comes first.
-func (r *Runner) waitBus(ctx context.Context, changed <-chan struct{}, due time.Duration) {
+// whichever comes first, but at least until PollInterval after the step
+// began (at stepped): under a stream of bus applies the Runner then moves
+// the checkpoint over many of them at once, not once per event.
+func (r *Runner) waitBus(ctx context.Context, changed <-chan struct{}, stepped time.Time, due time.Duration) {
 	t := time.NewTimer(min(due, r.cfg.PollInterval))
 	defer t.Stop()
 	select {
 	case <-changed:
+		if d := min(due, r.cfg.PollInterval) - time.Since(stepped); d > 0 {
+			sleep(ctx, d)
+		}
 	case <-t.C:
 	case <-ctx.Done():
 	}
