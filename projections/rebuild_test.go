@@ -206,7 +206,7 @@ func dumpTables(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 	}
 	require.NoError(t, rows.Err())
 	for _, table := range []string{"read_bookings", "read_availability", "read_catalog_tenants", "read_catalog_categories",
-		"read_catalog_resources", "read_catalog_users"} {
+		"read_catalog_resources", "read_catalog_users", "read_model_streams"} {
 		rows, err := pool.Query(context.Background(), `SELECT row_to_json(t)::text FROM `+table+` t ORDER BY 1`)
 		require.NoError(t, err)
 		for rows.Next() {

@@ -48,7 +48,9 @@ type Config struct {
 	// PostgreSQL store only; in memory nobody else could).
 	SkipProjectors bool
 	// PollInterval is how often a caught-up projector looks for new
-	// events on PostgreSQL (default eventsource.DefaultPollInterval).
+	// events on PostgreSQL (default eventsource.DefaultPollInterval), and,
+	// with FeedBus, how often at most it moves the checkpoint over what
+	// the bus applied (default projections.DefaultPollInterval).
 	PollInterval time.Duration
 	// BatchSize caps the events of one apply (default
 	// projections.DefaultBatchSize).
