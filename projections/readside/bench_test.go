@@ -278,6 +278,7 @@ func BenchmarkReadSide(b *testing.B) {
 		p50, p99 := percentiles(lags)
 		b.ReportMetric(ms(p50), name+"-p50-ms")
 		b.ReportMetric(ms(p99), name+"-p99-ms")
+		b.ReportMetric(float64(len(lags))/time.Since(start).Seconds(), name+"-commands/s")
 		b.Logf("projection lag under load (%s): %d commands in %s (%.0f/s), p50 %.2f ms, p99 %.2f ms", name,
 			len(lags), time.Since(start).Round(time.Millisecond), float64(len(lags))/time.Since(start).Seconds(), ms(p50), ms(p99))
 	}
@@ -293,6 +294,13 @@ func BenchmarkReadSide(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = bus.Close() })
 	require.NoError(b, bus.StartBus(ctx, subscriber.Config{Redis: rc, Naming: naming, Consumer: "bench"}))
+	// The relay starts at the end of the log: the history is in the read
+	// models already, and a new consumer group would otherwise spend the
+	// run skipping it entry by entry.
+	var end eventstore.Cursor
+	require.NoError(b, pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM booking_events
+		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&end.TransactionID, &end.Position))
+	require.NoError(b, store.SaveCheckpoint(ctx, relay.DefaultName, end))
 	pub, err := stream.NewRedisPublisher(rc, nil)
 	require.NoError(b, err)
 	r, err := relay.New(relay.Config{Store: store, Publisher: pub, Pool: pool, Topics: naming, PollInterval: 10 * time.Millisecond})
@@ -307,10 +315,7 @@ func BenchmarkReadSide(b *testing.B) {
 		stopRelay()
 		<-relayDone
 	})
-	// The history before the bus starts goes through Redis too; wait
-	// until the relay has published it, so the load meets a relay that
-	// keeps up.
-	for r.Lag() > 0 || !r.Status().Leader {
+	for !r.Status().Leader {
 		time.Sleep(50 * time.Millisecond)
 	}
 	lagUnderLoad("bus-lag", bus)
@@ -318,6 +323,7 @@ func BenchmarkReadSide(b *testing.B) {
 	for _, run := range bus.Runners {
 		healed += run.Healed()
 	}
+	b.ReportMetric(float64(healed), "bus-healed-events")
 	b.Logf("bus feed: %d events applied by the projectors after their grace", healed)
 }
 
