@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,9 +87,14 @@ func parseClock(s string, allow24 bool) (int, bool) {
 	if len(s) != 5 || s[2] != ':' {
 		return 0, false
 	}
-	h, err1 := strconv.Atoi(s[:2])
-	m, err2 := strconv.Atoi(s[3:])
-	if err1 != nil || err2 != nil || h < 0 || m < 0 || m > 59 {
+	for _, i := range []int{0, 1, 3, 4} {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false // strconv.Atoi would take "+8" or "-0"
+		}
+	}
+	h := int(s[0]-'0')*10 + int(s[1]-'0')
+	m := int(s[3]-'0')*10 + int(s[4]-'0')
+	if m > 59 {
 		return 0, false
 	}
 	if h == 24 && m == 0 && allow24 {

@@ -165,3 +165,38 @@ func TestSettingsValidateLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestBusinessHoursAcceptOnlyTwoDigitClockTimes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		start, end string
+		ok         bool
+	}{
+		{"08:00", "12:30", true},
+		{"00:00", "24:00", true},
+		{"+8:00", "12:00", false},
+		{"-0:00", "12:00", false},
+		{"08:00", "1+:00", false},
+		{"08:00", "12:+5", false},
+		{"08:00", "12:-5", false},
+		{" 8:00", "12:00", false},
+		{"08:00", "12:60", false},
+		{"24:00", "24:00", false},
+		{"08:00", "24:01", false},
+		{"08h00", "12:00", false},
+		{"８:00", "12:00", false},
+	} {
+		s := domain.DefaultSettings()
+		s.BusinessHours = domain.WeeklyHours{"mon": {rng(tt.start, tt.end)}}
+		err := s.Validate()
+		if tt.ok {
+			require.NoError(t, err, "%s-%s", tt.start, tt.end)
+			continue
+		}
+		requireErrorIs(t, domain.ErrValidationFailed, err)
+		var verr *domain.ValidationError
+		require.ErrorAs(t, err, &verr)
+		require.Len(t, verr.Errors, 1, "%s-%s: %v", tt.start, tt.end, err)
+		require.Contains(t, verr.Errors[0].Field, "business_hours.mon[0]", "%s-%s", tt.start, tt.end)
+	}
+}

@@ -27,6 +27,16 @@ const (
 	MetricProjectionLag       = "booking_projection_lag_events"
 	MetricWebhookDeliveries   = "booking_webhook_deliveries_total"
 	MetricWebhookDuration     = "booking_webhook_delivery_duration_seconds"
+	MetricCircuitState        = "booking_publisher_circuit_state"
+	MetricCircuitOpened       = "booking_publisher_circuit_opened_total"
+)
+
+// Circuit states, the values of booking_publisher_circuit_state (the
+// values of stream.BreakerState).
+const (
+	CircuitClosed   = 0
+	CircuitHalfOpen = 1
+	CircuitOpen     = 2
 )
 
 // Command outcomes, the values of booking_commands_total's outcome label.
@@ -70,6 +80,9 @@ type Metrics struct {
 	webhookDeliveries *prometheus.CounterVec
 	webhookDuration   *prometheus.HistogramVec
 
+	circuitState  *prometheus.GaugeVec
+	circuitOpened *prometheus.CounterVec
+
 	lags *lagCollector
 }
 
@@ -105,12 +118,21 @@ func NewMetrics() *Metrics {
 			Help:    "Time a webhook delivery attempt took, by outcome.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"outcome"}),
+		circuitState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricCircuitState,
+			Help: "State of the circuit breaker in front of a Redis publisher: 0 closed, 1 half-open, 2 open (publishes fail at once).",
+		}, []string{"publisher"}),
+		circuitOpened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricCircuitOpened,
+			Help: "Times the circuit breaker in front of a Redis publisher opened.",
+		}, []string{"publisher"}),
 		lags: newLagCollector(),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.commands, m.webhookDeliveries, m.webhookDuration, m.lags,
+		m.requests, m.duration, m.inFlight, m.commands, m.webhookDeliveries, m.webhookDuration,
+		m.circuitState, m.circuitOpened, m.lags,
 	)
 	return m
 }
@@ -162,6 +184,23 @@ func (m *Metrics) WebhookDelivery(outcome string, d time.Duration) {
 	}
 	m.webhookDeliveries.WithLabelValues(outcome).Inc()
 	m.webhookDuration.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// PublisherCircuit records that the circuit breaker in front of the named
+// publisher (a fixed name such as "relay") is now in state (CircuitClosed,
+// CircuitHalfOpen or CircuitOpen); entering CircuitOpen also counts in
+// booking_publisher_circuit_opened_total. Call it once with CircuitClosed
+// when the publisher is built, so the series exist before the first
+// transition.
+func (m *Metrics) PublisherCircuit(publisher string, state int) {
+	if m == nil {
+		return
+	}
+	m.circuitState.WithLabelValues(publisher).Set(float64(state))
+	opened := m.circuitOpened.WithLabelValues(publisher)
+	if state == CircuitOpen {
+		opened.Inc()
+	}
 }
 
 // lagKey names one lag series.

@@ -160,6 +160,10 @@ func TestMetricsEndpointServesTheRegistry(t *testing.T) {
 	f.metrics.ObserveProjectionLag("availability", func() int64 { return 0 })
 	f.metrics.WebhookDelivery("delivered", 120*time.Millisecond)
 	f.metrics.WebhookDelivery("failed", time.Second)
+	f.metrics.PublisherCircuit("relay", bhttp.CircuitClosed)
+	f.metrics.PublisherCircuit("relay", bhttp.CircuitOpen)
+	f.metrics.PublisherCircuit("relay", bhttp.CircuitHalfOpen)
+	f.metrics.PublisherCircuit("other", bhttp.CircuitClosed)
 
 	w := f.do(newReq(http.MethodGet, "/metrics", ""))
 	require.Equal(t, http.StatusOK, w.Code)
@@ -172,6 +176,10 @@ func TestMetricsEndpointServesTheRegistry(t *testing.T) {
 		`booking_projection_lag_events{projection="availability"} 0`,
 		`booking_webhook_deliveries_total{outcome="delivered"} 1`,
 		`booking_webhook_deliveries_total{outcome="failed"} 1`,
+		`booking_publisher_circuit_state{publisher="relay"} 1`,
+		`booking_publisher_circuit_opened_total{publisher="relay"} 1`,
+		`booking_publisher_circuit_state{publisher="other"} 0`,
+		`booking_publisher_circuit_opened_total{publisher="other"} 0`,
 		`go_goroutines`,
 	} {
 		require.Contains(t, text, want)
@@ -191,6 +199,7 @@ func TestMetricsNilIsANoOp(t *testing.T) {
 	m.ObserveRelayLag(func() int64 { return 1 })
 	m.ObserveProjectionLag("p", func() int64 { return 1 })
 	m.WebhookDelivery("delivered", time.Millisecond)
+	m.PublisherCircuit("relay", bhttp.CircuitOpen)
 	require.Nil(t, m.Registry())
 }
 

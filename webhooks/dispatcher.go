@@ -47,7 +47,25 @@ type DispatcherConfig struct {
 	UserAgent string
 	// Logger receives the dispatcher's logs; nil discards them.
 	Logger *slog.Logger
+	// Observe, when set, is called after each recorded attempt with its
+	// outcome (one of the Outcome constants) and how
+	// long the request took, for metrics. It must not block.
+	Observe func(outcome string, took time.Duration)
 }
+
+// Outcomes of an attempt, as DispatcherConfig.Observe reports them.
+const (
+	// OutcomeSucceeded: the receiver answered 2xx.
+	OutcomeSucceeded = "succeeded"
+	// OutcomeRetrying: the attempt failed and the delivery will be tried
+	// again.
+	OutcomeRetrying = "retrying"
+	// OutcomeDead: the attempt failed and the delivery's retries ran out.
+	OutcomeDead = "dead"
+	// OutcomeGone: the receiver answered 410 Gone; the endpoint is
+	// disabled and the delivery waits for it to be enabled again.
+	OutcomeGone = "gone"
+)
 
 // Defaults of DispatcherConfig.
 const (
@@ -253,12 +271,21 @@ func (d *Dispatcher) deliver(ctx context.Context, c Claim) {
 		log.Error("webhooks: record attempt failed; the delivery is sent again when its lease expires", slog.Any("error", err))
 		return
 	}
+	outcome := OutcomeRetrying
 	switch status {
 	case StatusSucceeded:
 		d.succeeded.Add(1)
+		outcome = OutcomeSucceeded
 	case StatusDead:
 		d.dead.Add(1)
+		outcome = OutcomeDead
 		log.Warn("webhooks: delivery is dead: retries ran out", slog.Int("tries", tries), slog.String("error", a.Error))
+	}
+	if r == Gone {
+		outcome = OutcomeGone
+	}
+	if d.cfg.Observe != nil {
+		d.cfg.Observe(outcome, a.Duration)
 	}
 	if disabled {
 		d.disabled.Add(1)

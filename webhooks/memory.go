@@ -270,3 +270,24 @@ func newToken() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Prune implements Store.
+func (m *MemoryStore) Prune(_ context.Context, olderThan time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kept := m.deliveries[:0]
+	var n int64
+	for _, d := range m.deliveries {
+		if (d.d.Status == StatusSucceeded || d.d.Status == StatusDead) && d.d.UpdatedAt.Before(olderThan) {
+			if !d.d.Redelivery {
+				delete(m.live, [2]uuid.UUID{d.d.EndpointID, d.d.EventID})
+			}
+			n++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	clear(m.deliveries[len(kept):])
+	m.deliveries = kept
+	return n, nil
+}

@@ -482,8 +482,7 @@ func (s *PostgresStore) Record(ctx context.Context, c Claim, o Outcome, policy D
 	return disabled, nil
 }
 
-// Prune deletes succeeded and dead deliveries (and their attempts) last
-// changed before olderThan, and returns how many. Idempotent.
+// Prune implements Store.
 func (s *PostgresStore) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 	const q = `DELETE FROM webhook_deliveries WHERE status IN ('succeeded', 'dead') AND updated_at < $1`
 	tag, err := s.pool.Exec(ctx, q, olderThan)

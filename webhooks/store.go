@@ -63,6 +63,12 @@ type Store interface {
 	// endpoint. When the lease was lost to another dispatcher it records
 	// the attempt only and returns ErrClaimLost.
 	Record(ctx context.Context, c Claim, o Outcome, policy DisablePolicy, now time.Time) (disabled bool, err error)
+	// Prune deletes the finished deliveries (succeeded or dead) last
+	// changed before olderThan, with their attempts, and returns how
+	// many. Open deliveries are never pruned. An event whose deliveries
+	// were pruned is enqueued again if it is passed to Enqueue again.
+	// Idempotent.
+	Prune(ctx context.Context, olderThan time.Time) (int64, error)
 }
 
 // EndpointCursor names an endpoint's place in ListEndpoints' order.

@@ -64,8 +64,9 @@ type faultOp struct {
 	// unreplayed is set when a cancel whose earlier attempt ended
 	// without an outcome was answered 409 invalid_transition on retry:
 	// its first attempt had committed, and the command side ran it again
-	// against the cancelled booking instead of replaying its result
-	// (see replayDefects).
+	// against the cancelled booking instead of answering as the first
+	// attempt would have. The contract forbids it: the fault tests fail
+	// on any (see replayDefects).
 	unreplayed bool
 }
 

@@ -105,6 +105,10 @@ type Config struct {
 	// --webhook-allow-loopback-http), for development and tests; any
 	// other URL must be https.
 	WebhookAllowLoopbackHTTP bool
+	// WebhookRetention is how long finished webhook deliveries are kept
+	// (WEBHOOK_RETENTION, --webhook-retention, default 720h); negative
+	// keeps them for ever.
+	WebhookRetention time.Duration
 	// ---- end of webhooks ----
 
 	// ---- read side ----
@@ -127,6 +131,13 @@ type Config struct {
 	ProjectionMaxLag int64
 	// ---- end of read side ----
 
+	// CalendarUIDDomain is the right-hand side of the UIDs of calendar
+	// entries (CALENDAR_UID_DOMAIN, --calendar-uid-domain; default
+	// readside.DefaultCalendarUIDDomain). Set it once: changing it makes
+	// subscribed calendars show every booking twice until they drop the
+	// old entries.
+	CalendarUIDDomain string
+
 	// ---- holds ----
 	// DisableHoldExpiry stops this process from expiring holds
 	// (--hold-expiry=false). Any number of processes may keep it on: each
@@ -141,13 +152,15 @@ type Config struct {
 // ConfigFromArgs reads the environment through getenv, then flags.
 func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL:      getenv("DATABASE_URL"),
-		RedisURL:         getenv("REDIS_URL"),
-		HTTPAddr:         getenv("HTTP_ADDR"),
-		JWTSecret:        getenv("JWT_SECRET"),
-		JWTPublicKeyFile: getenv("JWT_PUBLIC_KEY_FILE"),
-		LogFormat:        getenv("LOG_FORMAT"),
-		EventSourceBase:  getenv("EVENT_SOURCE_BASE"),
+		DatabaseURL:       getenv("DATABASE_URL"),
+		RedisURL:          getenv("REDIS_URL"),
+		HTTPAddr:          getenv("HTTP_ADDR"),
+		JWTSecret:         getenv("JWT_SECRET"),
+		JWTPublicKeyFile:  getenv("JWT_PUBLIC_KEY_FILE"),
+		LogFormat:         getenv("LOG_FORMAT"),
+		EventSourceBase:   getenv("EVENT_SOURCE_BASE"),
+		CalendarUIDDomain: getenv("CALENDAR_UID_DOMAIN"),
+		WebhookRetention:  webhooks.DefaultRetention,
 	}
 	// ---- events out ----
 	relayOn, api := true, true
@@ -202,6 +215,13 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		}
 		c.WebhookAllowLoopbackHTTP = on
 	}
+	if v := strings.TrimSpace(getenv("WEBHOOK_RETENTION")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("WEBHOOK_RETENTION=%q: %v", v, err))
+		}
+		c.WebhookRetention = d
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8080"
 	}
@@ -227,6 +247,8 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.ProjectionFeed, "projection-feed", c.ProjectionFeed, "what feeds the projectors: bus or store (env PROJECTION_FEED)")
 	fs.DurationVar(&c.ProjectionGrace, "projection-grace", c.ProjectionGrace, "bus feed: how long an event may wait for the bus before a projector applies it from the store (env PROJECTION_GRACE)")
 	fs.Int64Var(&c.ProjectionMaxLag, "projection-max-lag", c.ProjectionMaxLag, "events a projection may lag behind before /readyz fails (env PROJECTION_MAX_LAG)")
+	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long finished webhook deliveries are kept; negative: for ever (env WEBHOOK_RETENTION)")
+	fs.StringVar(&c.CalendarUIDDomain, "calendar-uid-domain", c.CalendarUIDDomain, "domain of calendar entries' UIDs; set once (env CALENDAR_UID_DOMAIN)")
 	// ---- holds ----
 	holdExpiry := true
 	fs.BoolVar(&holdExpiry, "hold-expiry", holdExpiry, "expire holds whose expires_at passed (any number of processes may)")
@@ -271,6 +293,9 @@ func (c Config) Validate() error {
 	if c.ProjectionMaxLag < 0 {
 		errs = append(errs, errors.New("projection max lag must not be negative"))
 	}
+	if d := c.CalendarUIDDomain; d != "" && (strings.ContainsAny(d, " \t\r\n@/:;,") || strings.Trim(d, ".") != d) {
+		errs = append(errs, fmt.Errorf("calendar UID domain %q: want a domain name such as bookings.example.com", d))
+	}
 
 	return errors.Join(errs...)
 }
@@ -293,6 +318,9 @@ type Main struct {
 	// Relay publishes committed events; nil when disabled. Known after
 	// Run; its Status serves /readyz and metrics.
 	Relay *relay.Relay
+	// RelayBreaker is the circuit breaker in front of the relay's Redis
+	// publisher (nil in embedded mode). Known after Run.
+	RelayBreaker *stream.BreakerPublisher
 	// Events is how in-process components reach the published events.
 	// Known after Run.
 	Events EventTransport
@@ -428,7 +456,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// consumer group on the published topics, with a projector per
 	// projection that moves its checkpoint and heals what the bus
 	// missed; or tailing the store alone), and the query endpoints ----
-	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, Grace: m.Config.ProjectionGrace, SkipProjectors: m.Config.DisableProjectors}
+	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, CalendarUIDDomain: m.Config.CalendarUIDDomain,
+		Grace: m.Config.ProjectionGrace, SkipProjectors: m.Config.DisableProjectors}
 	if m.Config.ProjectionFeed != "store" {
 		rsCfg.Feed = readside.FeedBus
 	}
@@ -567,6 +596,14 @@ func (m *Main) startEvents(ctx context.Context) error {
 		if pub, err = stream.NewRedisPublisher(rc, m.Logger); err != nil {
 			return err
 		}
+		// While Redis is down the relay's retries fail at once instead of
+		// each waiting for the client's timeouts; commands never notice.
+		m.Metrics.PublisherCircuit("relay", bhttp.CircuitClosed)
+		breaker := stream.NewBreakerPublisher(pub, stream.BreakerConfig{
+			Name: "relay", Logger: m.Logger,
+			OnStateChange: func(_, to stream.BreakerState) { m.Metrics.PublisherCircuit("relay", int(to)) },
+		})
+		m.RelayBreaker, pub = breaker, breaker
 		m.Logger.Info("events: Redis Streams", slog.Int("booking_partitions", max(naming.Partitions, 1)))
 	} else {
 		bus := stream.NewGoChannel(m.Logger)
@@ -755,7 +792,8 @@ func addDatabaseChecks(ctx context.Context, ready *bhttp.Readiness, pool *pgxpoo
 // process dispatches and none sends a delivery twice at once; in
 // embedded mode they live in memory.
 func (m *Main) startWebhooks(ctx context.Context, srv *bhttp.Server) error {
-	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Logger: m.Logger}
+	cfg := webhooks.Config{Events: m.store, SourceBase: m.Config.EventSourceBase, Retention: m.Config.WebhookRetention, Logger: m.Logger}
+	cfg.Dispatcher.Observe = m.Metrics.WebhookDelivery
 	if m.Config.WebhookAllowLoopbackHTTP {
 		cfg.URLPolicy.LoopbackSchemes = []string{"http"}
 	}

@@ -15,6 +15,7 @@ import (
 	bhttp "github.com/bookingengine/booking/http"
 	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/stream"
+	"github.com/bookingengine/booking/webhooks"
 )
 
 // mustStartWebhooksE2E is MustStartE2E with http:// webhook URLs allowed
@@ -176,6 +177,11 @@ func TestE2EWebhooks(t *testing.T) {
 		require.Len(t, attempts, 1)
 		require.EqualValues(t, http.StatusNoContent, attempts[0].(map[string]any)["status_code"])
 	}
+
+	// Each attempt is counted by outcome, with its duration.
+	metrics := string(srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/metrics"}).Body)
+	require.Contains(t, metrics, `booking_webhook_deliveries_total{outcome="succeeded"} 2`+"\n")
+	require.Contains(t, metrics, `booking_webhook_delivery_duration_seconds_count{outcome="succeeded"} 2`+"\n")
 }
 
 func TestWebhookConfig(t *testing.T) {
@@ -192,4 +198,32 @@ func TestWebhookConfig(t *testing.T) {
 	require.False(t, c.WebhookAllowLoopbackHTTP, "the flag wins")
 	_, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_ALLOW_LOOPBACK_HTTP": "maybe"}))
 	require.ErrorContains(t, err, "WEBHOOK_ALLOW_LOOPBACK_HTTP")
+
+	require.Equal(t, webhooks.DefaultRetention, c.WebhookRetention, "30 days by default")
+	c, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_RETENTION": "168h"}))
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, c.WebhookRetention)
+	c, err = ConfigFromArgs([]string{"--webhook-retention=-1s"}, env(map[string]string{"WEBHOOK_RETENTION": "168h"}))
+	require.NoError(t, err)
+	require.Negative(t, c.WebhookRetention, "the flag wins; negative keeps everything")
+	_, err = ConfigFromArgs(nil, env(map[string]string{"WEBHOOK_RETENTION": "a week"}))
+	require.ErrorContains(t, err, "WEBHOOK_RETENTION")
+}
+
+func TestCalendarUIDDomainConfig(t *testing.T) {
+	t.Parallel()
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := ConfigFromArgs(nil, env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.CalendarUIDDomain, "the read side's default")
+	c, err = ConfigFromArgs(nil, env(map[string]string{"CALENDAR_UID_DOMAIN": "bookings.example.com"}))
+	require.NoError(t, err)
+	require.Equal(t, "bookings.example.com", c.CalendarUIDDomain)
+	c, err = ConfigFromArgs([]string{"--calendar-uid-domain=cal.example.org"}, env(map[string]string{"CALENDAR_UID_DOMAIN": "bookings.example.com"}))
+	require.NoError(t, err)
+	require.Equal(t, "cal.example.org", c.CalendarUIDDomain)
+	for _, bad := range []string{"user@example.com", "example.com/x", "exa mple.com", ".example.com", "example.com.", "https://example.com"} {
+		_, err = ConfigFromArgs(nil, env(map[string]string{"CALENDAR_UID_DOMAIN": bad}))
+		require.ErrorContains(t, err, "calendar UID domain", bad)
+	}
 }

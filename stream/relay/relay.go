@@ -23,7 +23,9 @@
 //   - Publishing failures (Redis down) are retried with exponential
 //     backoff, capped at Config.MaxBackoff, on the same event, for ever;
 //     the store is untouched, so commands keep succeeding, and the relay
-//     catches up when the publisher works again.
+//     catches up when the publisher works again. Put a
+//     stream.BreakerPublisher in front of a Redis publisher (bookingd
+//     does) so that those retries fail at once while Redis is away.
 //
 // # One publisher at a time
 //

@@ -19,7 +19,6 @@ import (
 
 	"github.com/bookingengine/booking/eventstore"
 	"github.com/bookingengine/booking/eventstore/memory"
-	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/stream"
 	"github.com/bookingengine/booking/stream/relay"
 	"github.com/bookingengine/booking/stream/streamtest"
@@ -353,12 +352,8 @@ func TestLeaderThatLosesItsLockConnectionStopsAndRecovers(t *testing.T) {
 func TestRelayRidesOutARedisOutage(t *testing.T) {
 	t.Parallel()
 	store, _ := streamtest.MustPostgres(t)
-	direct, prefix := streamtest.MustRedis(t)
-	streamtest.Cleanup(t, direct, prefix)
-	target, err := redis.ParseURL(testenv.RedisURL(t))
-	require.NoError(t, err)
-	proxy := streamtest.StartProxy(t, target.Addr)
-	viaProxy := streamtest.MustRedisAt(t, proxy.RedisURL(testenv.RedisURL(t)))
+	r := streamtest.MustProxiedRedis(t)
+	direct, prefix, proxy, viaProxy := r.Direct, r.Prefix, r.Proxy, r.ViaProxy
 	naming := stream.Topics{Prefix: prefix}
 	topic := prefix + stream.TopicBooking
 	h := startRelay(t, relay.Config{Store: store, Pool: store.Pool(), Publisher: redisPublisher(t, viaProxy), Topics: naming})

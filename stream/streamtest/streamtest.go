@@ -60,6 +60,27 @@ func MustRedisAt(tb testing.TB, url string) redis.UniversalClient {
 	return c
 }
 
+// ProxiedRedis is the test Redis server reached two ways: Direct, and
+// ViaProxy through Proxy, which the test cuts off and restores. Prefix is
+// the test's own key prefix, whose keys are deleted when the test ends.
+type ProxiedRedis struct {
+	Direct, ViaProxy redis.UniversalClient
+	Proxy            *Proxy
+	Prefix           string
+}
+
+// MustProxiedRedis returns the test Redis server behind a proxy of this
+// test's own.
+func MustProxiedRedis(tb testing.TB) ProxiedRedis {
+	tb.Helper()
+	direct, prefix := MustRedis(tb)
+	Cleanup(tb, direct, prefix)
+	target, err := redis.ParseURL(testenv.RedisURL(tb))
+	require.NoError(tb, err)
+	proxy := StartProxy(tb, target.Addr)
+	return ProxiedRedis{Direct: direct, ViaProxy: MustRedisAt(tb, proxy.RedisURL(testenv.RedisURL(tb))), Proxy: proxy, Prefix: prefix}
+}
+
 // Cleanup deletes every key under prefix when the test ends.
 func Cleanup(tb testing.TB, c redis.UniversalClient, prefix string) {
 	tb.Cleanup(func() {

@@ -143,7 +143,8 @@ type Config struct {
 	// defaults of Dedupe and DeadLetter.
 	Subscriber message.Subscriber
 	// DeadLetter receives parked messages. Default: a Redis publisher on
-	// Redis; in embedded mode without one, parked events are logged at
+	// Redis, behind a stream.BreakerPublisher named after the dead-letter
+	// topic; in embedded mode without one, parked events are logged at
 	// error level, payload included, and dropped.
 	DeadLetter message.Publisher
 	// Consumer names this process within the group (Redis mode); default
@@ -315,7 +316,10 @@ func New(cfg Config) (*Subscriber, error) {
 		if err != nil {
 			return nil, fmt.Errorf("subscriber: %w", err)
 		}
-		s.dead, s.ownDead = pub, true
+		// Behind a circuit breaker, like the relay's publisher: while
+		// Redis is down, parking fails at once instead of waiting for
+		// the client's timeouts on every retry.
+		s.dead, s.ownDead = stream.NewBreakerPublisher(pub, stream.BreakerConfig{Name: s.dlq, Logger: cfg.Logger}), true
 	}
 	return s, nil
 }

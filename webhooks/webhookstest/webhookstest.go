@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +60,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RedeliverFromPositionResends", testRedeliver},
 		{"OrderPerStreamWithFlakyReceiver", testOrder},
 		{"TwoDispatchersNeverSendTwice", testTwoDispatchers},
+		{"PruneDeletesOnlyOldFinishedDeliveries", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,6 +334,50 @@ func testHeadOfLine(t *testing.T, h Harness) {
 	cs, err = h.Store.Claim(ctx, now.Add(time.Hour), time.Minute, 10)
 	require.NoError(t, err)
 	require.Contains(t, claimedIDs(cs), e12.ID, "a dead delivery no longer holds its stream")
+}
+
+func testPrune(t *testing.T, h Harness) {
+	s := MustService(t, h, nil)
+	ep := MustEndpoint(t, s, tenantA, "https://a.example.com", "*")
+	epB := MustEndpoint(t, s, tenantB, "https://b.example.com", "*")
+	done, dead, open := Event(tenantA, "booking.created", bookingSubject(), 1, 1),
+		Event(tenantA, "booking.created", bookingSubject(), 2, 1), Event(tenantA, "booking.created", bookingSubject(), 3, 1)
+	other := Event(tenantB, "booking.created", bookingSubject(), 4, 1)
+	enqueue(t, h.Store, 1, now, done, dead, open, other)
+	cs, err := h.Store.Claim(ctx, now, time.Minute, 10)
+	require.NoError(t, err)
+	require.Len(t, cs, 4)
+	for _, c := range cs {
+		o := outcome(webhooks.Succeeded, webhooks.StatusSucceeded, 200, now)
+		switch c.EventID {
+		case dead.ID:
+			o = outcome(webhooks.Failed, webhooks.StatusDead, 500, now)
+		case open.ID:
+			o = outcome(webhooks.Failed, webhooks.StatusFailed, 500, now.Add(time.Hour))
+		}
+		_, err := h.Store.Record(ctx, c, o, webhooks.DisablePolicy{}, now)
+		require.NoError(t, err)
+	}
+
+	n, err := h.Store.Prune(ctx, now)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing finished before now")
+	n, err = h.Store.Prune(ctx, now.Add(time.Second))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "the succeeded and the dead deliveries of both tenants")
+	ds, err := h.Store.Deliveries(ctx, tenantA, ep.ID, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, open.ID, ds[0].EventID, "an open delivery is never pruned")
+	require.Len(t, ds[0].Attempts, 1)
+	ds, err = h.Store.Deliveries(ctx, tenantB, epB.ID, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, ds)
+	n, err = h.Store.Prune(ctx, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n, "idempotent")
+	// Past the retention, an event passed again is delivered again.
+	enqueue(t, h.Store, 1, now.Add(time.Hour), done)
 }
 
 func testStoreEnable(t *testing.T, h Harness) {
@@ -627,7 +673,8 @@ func testRetry(t *testing.T, h Harness) {
 		}
 		return http.StatusNoContent
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "booking.*")
 	rc.SetSecret(ep.Secret)
@@ -660,6 +707,7 @@ func testRetry(t *testing.T, h Harness) {
 	require.EqualValues(t, 3, st.Attempts)
 	require.EqualValues(t, 2, st.AttemptsFailed)
 	require.EqualValues(t, 1, st.Succeeded)
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeRetrying: 2, webhooks.OutcomeSucceeded: 1})
 }
 
 func testGone(t *testing.T, h Harness) {
@@ -670,7 +718,8 @@ func testGone(t *testing.T, h Harness) {
 		defer mu.Unlock()
 		return status
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "*")
 	rc.SetSecret(ep.Secret)
@@ -703,6 +752,7 @@ func testGone(t *testing.T, h Harness) {
 	reqs := rc.Requests()
 	require.Equal(t, e1.ID, reqs[1].Event.ID)
 	require.Equal(t, e2.ID, reqs[2].Event.ID, "in stream order")
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeGone: 1, webhooks.OutcomeSucceeded: 2})
 }
 
 func testRunOfFailures(t *testing.T, h Harness) {
@@ -770,7 +820,8 @@ func testDead(t *testing.T, h Harness) {
 		}
 		return http.StatusOK
 	})
-	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Retry: fastRetry(2)})
+	var obs Outcomes
+	d := StartDispatcher(t, h.Store, webhooks.DispatcherConfig{Retry: fastRetry(2), Observe: obs.Observe})
 	s := MustService(t, h, d.Wake)
 	ep := MustEndpoint(t, s, tenantA, rc.URL, "booking.*")
 	rc.SetSecret(ep.Secret)
@@ -789,6 +840,51 @@ func testDead(t *testing.T, h Harness) {
 	require.Len(t, reqs, 4)
 	require.Equal(t, e2.ID, reqs[3].Event.ID, "sent only after e1 was dead")
 	require.EqualValues(t, 1, d.Stats().Dead)
+	obs.RequireEventually(t, map[string]int{webhooks.OutcomeRetrying: 2, webhooks.OutcomeDead: 1, webhooks.OutcomeSucceeded: 1})
+}
+
+// Outcomes counts what a dispatcher reports through
+// DispatcherConfig.Observe. The zero value is ready; safe for concurrent
+// use.
+type Outcomes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Observe is a DispatcherConfig.Observe.
+func (o *Outcomes) Observe(outcome string, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[string]int{}
+	}
+	if took < 0 {
+		outcome += " (negative duration)"
+	}
+	o.n[outcome]++
+}
+
+// RequireEventually fails the test unless the counts become want within
+// 10 s (Observe runs just after the attempt is recorded, so a test that
+// saw the record may look before it).
+func (o *Outcomes) RequireEventually(tb testing.TB, want map[string]int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !maps.Equal(o.Counts(), want) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Equal(tb, want, o.Counts(), "outcomes observed")
+}
+
+// Counts returns a copy of the counts by outcome.
+func (o *Outcomes) Counts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]int, len(o.n))
+	for k, v := range o.n {
+		out[k] = v
+	}
+	return out
 }
 
 // appendEvent appends one event to the event store and returns it as
