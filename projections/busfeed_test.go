@@ -421,3 +421,29 @@ func TestRunnerGrace(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(began), 40*time.Millisecond, "the projector waited for the bus first")
 	require.Positive(t, quick.Healed())
 }
+
+// TestBusFeedGapTheStoreCannotFill: a bus event whose stream's earlier
+// versions the store does not hold (another deployment's event, or a
+// store restored from an older backup) is refused with an error, so that
+// the subscriber retries and then parks it, and nothing is applied.
+func TestBusFeedGapTheStoreCannotFill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := memory.New()
+	cmd := commands.New(store)
+	setup(t, cmd)
+	src := eventsource.New(store, time.Millisecond)
+	cat := catalog.NewMemory()
+	feed := busfeed.New(cat, src)
+	recs, err := store.ReadAll(ctx, eventstore.Cursor{}, eventstore.Filter{Categories: []string{"user"}}, 1)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	e := stream.FromRecorded(recs[0], "")
+	e.StreamID, e.StreamVersion = "user-00000000-0000-0000-0000-000000000001", 3
+	err = feed.Handle(ctx, e)
+	require.ErrorContains(t, err, "the store lacks versions 1 to 3")
+	applied, err := cat.AppliedVersions(ctx, []string{e.StreamID})
+	require.NoError(t, err)
+	require.Empty(t, applied)
+	require.Zero(t, feed.Stats().Applied)
+}
