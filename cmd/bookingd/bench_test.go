@@ -68,7 +68,7 @@ type benchEnv struct {
 // newDatabaseEnv creates the database and reads the pool size.
 func newDatabaseEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	e := &benchEnv{dbURL: testenv.NewDatabase(b), secret: newSecret(b), conns: 8, hc: newHTTPClient()}
+	e := &benchEnv{dbURL: testenv.NewDatabase(b), secret: newSecret(b), conns: 8, hc: newUncheckedHTTPClient()}
 	if v := os.Getenv(envBenchConns); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -20,8 +20,9 @@ import (
 	bhttp "github.com/bookingengine/booking/http"
 )
 
-// rawCall sends a request to srv without the OpenAPI validator (the feed
-// endpoints are not in the document yet) and returns the whole response.
+// rawCall sends a request to srv, through the OpenAPI validator like every
+// other, and returns the whole response undecoded (an iCalendar body, a
+// feed's JSON).
 func rawCall(t *testing.T, srv *e2eServer, method, path, token, tenant string, body string, header ...string) (int, http.Header, []byte) {
 	t.Helper()
 	srv.mu.Lock()
@@ -45,9 +46,7 @@ func rawCall(t *testing.T, srv *e2eServer, method, path, token, tenant string, b
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
-	defer c.CloseIdleConnections()
-	res, err := c.Do(req)
+	res, err := srv.client.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
@@ -99,7 +98,7 @@ func icsProp(e *ics.VEvent, name string) string {
 // document.
 func TestCalendarsAndReportsE2E(t *testing.T) {
 	t.Parallel()
-	srv := mustValidatedE2E(t)
+	srv := MustStartE2E(t)
 	f := MustE2EFixture(t, srv, "calendars", map[string]any{
 		"timezone": "America/New_York", "business_hours": e2eAllDay(), "slot_granularity_minutes": 15,
 		"max_advance_days": 0,

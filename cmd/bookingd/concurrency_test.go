@@ -40,7 +40,7 @@ func TestCreateBookingTwoProcesses(t *testing.T) {
 		startBookingd(t, test, "bookingd-0", dbURL, secret),
 		startBookingd(t, test, "bookingd-1", dbURL, secret),
 	}
-	hc := newHTTPClient()
+	hc := newHTTPClient(t)
 	f := mustFixture(t, hc, procs[0].Base, secret)
 	bases := []string{procs[0].Base, procs[1].Base}
 

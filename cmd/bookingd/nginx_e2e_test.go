@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	bhttp "github.com/bookingengine/booking/http"
+	"github.com/bookingengine/booking/http/openapi/validator"
 	"github.com/bookingengine/booking/internal/testenv"
 )
 
@@ -167,9 +168,10 @@ func startGateway(tb testing.TB, upstreams []string) *nginxProc {
 			p.mu.Unlock()
 		}
 	})
+	hc, _ := newCheckedClient(tb, nil, 5*time.Second)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		res, err := http.Get(p.Base + "/healthz")
+		res, err := hc.Get(p.Base + "/healthz")
 		if err == nil {
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -203,7 +205,7 @@ func TestNginxGateway(t *testing.T) {
 	b := startBookingd(t, "TestNginxGateway", "bookingd-2", dbURL, secret)
 	upstreams := []string{strings.TrimPrefix(a.Base, "http://"), strings.TrimPrefix(b.Base, "http://")}
 	gw := startGateway(t, upstreams)
-	hc := newHTTPClient()
+	hc := newHTTPClient(t)
 	t.Cleanup(hc.CloseIdleConnections)
 
 	// Tenant, resource and client through the gateway.
@@ -323,7 +325,14 @@ func TestNginxGateway(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode, path)
 	}
 	for _, path := range []string{"/metrics", "/nothing", "/metrics/x"} {
-		res, err := hc.Get(gw.Base + path)
+		ctx := context.Background()
+		if path == "/metrics" {
+			ctx = validator.SkipExchange(ctx, "the gateway answers GET /metrics itself (404) to keep the metrics inside; "+
+				"the document describes bookingd, which serves them")
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw.Base+path, nil)
+		require.NoError(t, err)
+		res, err := hc.Do(req)
 		require.NoError(t, err)
 		require.NoError(t, res.Body.Close())
 		require.Equal(t, http.StatusNotFound, res.StatusCode, path)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,51 +26,96 @@ import (
 // test logs which ones it found served).
 var openAPIPending = []string{}
 
-// openAPIValidator is shared by the tests: loading the document takes a
-// while under the race detector.
+// openAPIValidator is shared by the tests of this process: loading and
+// routing the document takes a while under the race detector, so it is
+// done once.
 var openAPIValidator = sync.OnceValues(validator.New)
 
-// mustValidatedE2E starts bookingd like MustStartE2E and sends every
-// request of the test through the OpenAPI validator: each request and
-// response that disagrees with the document fails tb.
-func mustValidatedE2E(tb testing.TB) *e2eServer {
+// newCheckedClient returns an HTTP client whose every exchange is checked
+// against the OpenAPI document (package http/openapi/validator): a request
+// or response that disagrees with it fails tb (Errorf, so the test goes on
+// and reports every disagreement), naming method, target, status and the
+// validator's message. Every end-to-end test calls bookingd through such a
+// client; an exchange is left out only by a context made with
+// validator.SkipRequest or validator.SkipExchange, whose reason says why.
+// base is the transport underneath (a clone of http.DefaultTransport when
+// nil); the returned counter counts the requests sent through it. The
+// client's idle connections are closed when tb ends.
+func newCheckedClient(tb testing.TB, base *http.Transport, timeout time.Duration) (*http.Client, *countingTransport) {
 	tb.Helper()
 	v, err := openAPIValidator()
 	require.NoError(tb, err)
-	srv := MustStartE2E(tb)
-	base := http.DefaultTransport.(*http.Transport).Clone()
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
 	tb.Cleanup(base.CloseIdleConnections)
 	counted := &countingTransport{next: base}
-	srv.client.Transport = v.Transport(counted, func(_ *http.Request, err error) {
+	c := &http.Client{Timeout: timeout, Transport: v.Transport(counted, func(_ *http.Request, err error) {
 		tb.Errorf("OpenAPI: %v", err)
-	})
-	validatedCounts.Store(srv, counted)
-	tb.Cleanup(func() { validatedCounts.Delete(srv) })
-	return srv
-}
-
-// validatedCounts maps a server of mustValidatedE2E to the transport that
-// counts its exchanges.
-var validatedCounts sync.Map
-
-// validated returns how many exchanges went through the validator.
-func (s *e2eServer) validated() int {
-	c, ok := validatedCounts.Load(s)
-	if !ok {
-		return 0
-	}
-	return int(c.(*countingTransport).n.Load())
+	})}
+	return c, counted
 }
 
 // countingTransport counts the requests it sends.
 type countingTransport struct {
-	next http.RoundTripper
+	next *http.Transport
 	n    atomic.Int64
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return c.next.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of the transport
+// underneath, so that http.Client.CloseIdleConnections reaches them.
+func (c *countingTransport) CloseIdleConnections() { c.next.CloseIdleConnections() }
+
+// Sent is how many requests went through the transport.
+func (c *countingTransport) Sent() int { return int(c.n.Load()) }
+
+// validated returns how many exchanges with s went through the validator.
+func (s *e2eServer) validated() int { return s.sent.Sent() }
+
+// recordingTB records what Errorf reports instead of failing the test.
+type recordingTB struct {
+	testing.TB
+	mu       sync.Mutex
+	reported []string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reported = append(r.reported, fmt.Sprintf(format, args...))
+}
+
+// TestCheckedClientFailsTheTest: a client of newCheckedClient fails its
+// test on an exchange that disagrees with the document, naming method,
+// target, status and the disagreement, and leaves out only what an
+// exemption names.
+func TestCheckedClientFailsTheTest(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"fine"}`))
+	}))
+	t.Cleanup(srv.Close)
+	rec := &recordingTB{TB: t}
+	c, sent := newCheckedClient(rec, nil, 10*time.Second)
+	get := func(ctx context.Context) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/healthz", nil)
+		require.NoError(t, err)
+		res, err := c.Do(req)
+		require.NoError(t, err)
+		require.NoError(t, res.Body.Close())
+	}
+	get(context.Background())
+	get(validator.SkipExchange(context.Background(), "this test checks that an exemption is honoured"))
+	require.Equal(t, 2, sent.Sent())
+	require.Len(t, rec.reported, 1)
+	require.Contains(t, rec.reported[0], "OpenAPI: GET /healthz → 200")
+	require.Contains(t, rec.reported[0], "response body doesn't match schema")
 }
 
 // TestOpenAPIRoutes compares the routes bookingd registers with the
@@ -116,7 +164,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 // the document.
 func TestOpenAPIE2E(t *testing.T) {
 	t.Parallel()
-	srv := mustValidatedE2E(t)
+	srv := MustStartE2E(t)
 
 	// Operations: no token, no tenant.
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/swagger-ui.css", "/redoc", "/redoc/redoc.standalone.js"} {
@@ -332,7 +380,7 @@ func TestOpenAPIE2E(t *testing.T) {
 // reads, staff-only users and tenant isolation.
 func TestOpenAPICatalogLists(t *testing.T) {
 	t.Parallel()
-	srv := mustValidatedE2E(t)
+	srv := MustStartE2E(t)
 	f := MustE2EFixture(t, srv, "openapi-catalog", nil)
 	other := MustE2EFixture(t, srv, "openapi-catalog-other", nil)
 
@@ -412,7 +460,7 @@ func readYourWrite(tb testing.TB, f *e2eFixture, role, path, pos string) e2eRepl
 // TestOpenAPIReadyz checks /readyz on PostgreSQL through the validator.
 func TestOpenAPIReadyz(t *testing.T) {
 	t.Parallel()
-	srv := mustValidatedE2E(t)
+	srv := MustStartE2E(t)
 	r := srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/readyz"})
 	var names []string
 	for _, c := range r.Doc["checks"].([]any) {
@@ -427,6 +475,10 @@ func TestOpenAPIReadyz(t *testing.T) {
 	p := srv.do(t, e2eCall{method: http.MethodGet, path: "/readyz"})
 	requireE2EProblem(t, p, http.StatusServiceUnavailable, bhttp.CodeServiceUnavailable)
 	require.Len(t, p.Doc["checks"], 1)
+	head := srv.do(t, e2eCall{method: http.MethodHead, path: "/readyz"})
+	require.Equal(t, http.StatusServiceUnavailable, head.Status)
+	require.NotEmpty(t, head.Header.Get("Retry-After"))
 	ready.Remove("test-lag")
 	srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/readyz"})
+	srv.must(t, http.StatusOK, e2eCall{method: http.MethodHead, path: "/readyz"})
 }

@@ -24,7 +24,8 @@ import (
 // readSideSecret verifies the tokens of the read-side end-to-end tests.
 const readSideSecret = "read-side-e2e-secret-0123456789abcdef-0123456789"
 
-// readSideClient calls a bookingd started by startReadSideE2E.
+// readSideClient calls a bookingd started by startReadSideE2E, every
+// exchange checked against the OpenAPI document.
 type readSideClient struct {
 	base   string
 	minter *bhttp.Minter
@@ -46,7 +47,8 @@ func startReadSideE2E(tb testing.TB, databaseURL string) *readSideClient {
 	require.NoError(tb, m.Run(ctx))
 	minter, err := bhttp.NewMinter(readSideSecret)
 	require.NoError(tb, err)
-	c := &readSideClient{base: "http://" + m.Addr, minter: minter, http: &http.Client{Timeout: 30 * time.Second}}
+	hc, _ := newCheckedClient(tb, nil, 30*time.Second)
+	c := &readSideClient{base: "http://" + m.Addr, minter: minter, http: hc}
 	tb.Cleanup(func() {
 		require.NoError(tb, m.Close())
 		c.http.CloseIdleConnections()

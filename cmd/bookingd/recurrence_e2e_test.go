@@ -191,6 +191,10 @@ func TestHoldsAndWaitlistE2E(t *testing.T) {
 	promoted := f.must(t, http.StatusOK, e2eClient2, http.MethodGet, "/holds/"+e.str(t, "hold_id"), nil)
 	require.Equal(t, "active", promoted.str(t, "status"))
 	f.must(t, http.StatusOK, e2eClient2, http.MethodDelete, "/holds/"+e.str(t, "hold_id"), nil)
+	// A promoted entry has left the line; leaving it again answers as the
+	// document says, whichever answer that is.
+	left := f.call(t, e2eClient2, http.MethodDelete, "/waitlist/"+w.str(t, "id"), nil)
+	require.Contains(t, []int{http.StatusOK, http.StatusNoContent, http.StatusConflict}, left.Status, "%s", left)
 
 	// Expiry across a restart: the hold is placed, bookingd stops, time
 	// passes, a new bookingd on the same database expires it.

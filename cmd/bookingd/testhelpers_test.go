@@ -25,11 +25,13 @@ import (
 const e2eSecret = "e2e-secret-0123456789abcdef-0123456789abcdef"
 
 // e2eServer is a bookingd (Main) started on port 0 over its own PostgreSQL
-// database, and the means to call it.
+// database, and the means to call it. Every exchange through client is
+// checked against the OpenAPI document (newCheckedClient).
 type e2eServer struct {
 	cfg    Config
 	minter *bhttp.Minter
 	client *http.Client
+	sent   *countingTransport
 	logs   *e2eLog
 
 	mu   sync.Mutex
@@ -57,11 +59,20 @@ func (l *e2eLog) String() string {
 }
 
 // MustStartE2E creates a database for tb, starts bookingd on it and stops
-// it when tb ends.
+// it when tb ends. Every request sent through it is checked against the
+// OpenAPI document.
 func MustStartE2E(tb testing.TB) *e2eServer {
+	tb.Helper()
+	return mustStartE2EWith(tb, func(*Config) {})
+}
+
+// mustStartE2EWith is MustStartE2E with the configuration changed by edit
+// before bookingd starts.
+func mustStartE2EWith(tb testing.TB, edit func(*Config)) *e2eServer {
 	tb.Helper()
 	minter, err := bhttp.NewMinter(e2eSecret)
 	require.NoError(tb, err)
+	client, sent := newCheckedClient(tb, nil, 30*time.Second)
 	s := &e2eServer{
 		cfg: Config{
 			DatabaseURL:     testenv.NewDatabase(tb),
@@ -71,9 +82,11 @@ func MustStartE2E(tb testing.TB) *e2eServer {
 			ShutdownTimeout: 5 * time.Second,
 		},
 		minter: minter,
-		client: &http.Client{Timeout: 30 * time.Second},
+		client: client,
+		sent:   sent,
 		logs:   &e2eLog{},
 	}
+	edit(&s.cfg)
 	tb.Cleanup(func() {
 		s.stop(tb)
 		s.client.CloseIdleConnections()

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	bhttp "github.com/bookingengine/booking/http"
-	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/stream"
 	"github.com/bookingengine/booking/webhooks"
 )
@@ -22,30 +21,7 @@ import (
 // on loopback hosts, where the tests' receivers listen.
 func mustStartWebhooksE2E(tb testing.TB) *e2eServer {
 	tb.Helper()
-	minter, err := bhttp.NewMinter(e2eSecret)
-	require.NoError(tb, err)
-	s := &e2eServer{
-		cfg: Config{
-			DatabaseURL:              testenv.NewDatabase(tb),
-			HTTPAddr:                 "127.0.0.1:0",
-			JWTSecret:                e2eSecret,
-			LogFormat:                "text",
-			ShutdownTimeout:          5 * time.Second,
-			WebhookAllowLoopbackHTTP: true,
-		},
-		minter: minter,
-		client: &http.Client{Timeout: 30 * time.Second},
-		logs:   &e2eLog{},
-	}
-	tb.Cleanup(func() {
-		s.stop(tb)
-		s.client.CloseIdleConnections()
-		if tb.Failed() {
-			tb.Logf("bookingd log:\n%s", s.logs.String())
-		}
-	})
-	s.start(tb)
-	return s
+	return mustStartE2EWith(tb, func(c *Config) { c.WebhookAllowLoopbackHTTP = true })
 }
 
 // e2eReceiver records the webhook requests it gets, each checked with the
@@ -182,6 +158,11 @@ func TestE2EWebhooks(t *testing.T) {
 	metrics := string(srv.must(t, http.StatusOK, e2eCall{method: http.MethodGet, path: "/metrics"}).Body)
 	require.Contains(t, metrics, `booking_webhook_deliveries_total{outcome="succeeded"} 2`+"\n")
 	require.Contains(t, metrics, `booking_webhook_delivery_duration_seconds_count{outcome="succeeded"} 2`+"\n")
+
+	// Enabling an enabled webhook and asking for a redelivery answer as
+	// the document says (the exchanges are checked like every other).
+	require.Equal(t, true, f.must(t, http.StatusOK, e2eAdmin, http.MethodPost, "/webhooks/"+id+"/enable", nil).Doc["enabled"])
+	f.must(t, http.StatusAccepted, e2eAdmin, http.MethodPost, "/webhooks/"+id+"/redeliver", map[string]any{"from_position": 1})
 }
 
 func TestWebhookConfig(t *testing.T) {

@@ -6,12 +6,18 @@
 //   - a request the document routes nowhere must be answered 404 or 405
 //     with a problem;
 //   - a response must match the operation: a documented status, its
-//     required headers, its media type and its schema;
+//     required headers, its media type and its schema, and say no more
+//     than the document: no member its schema does not name, no header
+//     of the API the response does not declare (strict.go);
 //   - a request the document refuses (a missing required member, an
 //     unknown one, a wrong type or format, no bearer token where one is
-//     required) must be refused by the server too (4xx). A refusal of a
-//     request the document accepts is fine: the server checks more than a
-//     schema can say (conflicts, the tenant's policy).
+//     required, a query parameter it does not declare) must be refused
+//     by the server too (4xx). A refusal of a request the document
+//     accepts is fine: the server checks more than a schema can say
+//     (conflicts, the tenant's policy).
+//
+// A test that must leave an exchange partly or wholly unchecked says so,
+// with its reason, in the request's context (SkipRequest, SkipExchange).
 //
 // It is meant for tests: it buffers whole bodies and validates
 // synchronously.
@@ -69,6 +75,9 @@ type Validator struct {
 	doc     *openapi3.T
 	router  routers.Router
 	problem *openapi3.Schema
+	// headers are the response headers the document declares somewhere.
+	headers map[string]bool
+	bodies  *bodies
 }
 
 // New returns a Validator for the API's document (openapi.Document).
@@ -91,7 +100,11 @@ func NewFor(ctx context.Context, data []byte) (*Validator, error) {
 	if problem == nil || problem.Value == nil {
 		return nil, errors.New("the OpenAPI document has no Problem schema")
 	}
-	return &Validator{doc: doc, router: router, problem: problem.Value}, nil
+	b, err := newBodies(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{doc: doc, router: router, problem: problem.Value, headers: documentHeaders(doc), bodies: b}, nil
 }
 
 // Document returns the parsed document. Callers must not modify it.
@@ -121,6 +134,12 @@ func options() *openapi3filter.Options {
 		IncludeResponseStatus: true,
 		MultiError:            true,
 		SkipSettingDefaults:   true,
+		// Bodies are checked by checkRequestBody and checkResponseBody,
+		// which compile each schema once.
+		ExcludeRequestBody:  true,
+		ExcludeResponseBody: true,
+		// The formats kin-openapi does not check by itself.
+		SchemaValidationOptions: formats(),
 		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 			if in.SecurityScheme == nil || in.SecurityScheme.Type != "http" || !strings.EqualFold(in.SecurityScheme.Scheme, "bearer") {
 				return fmt.Errorf("security scheme %s is not checked", in.SecuritySchemeName)
@@ -134,9 +153,50 @@ func options() *openapi3filter.Options {
 	}
 }
 
+// exemptKey is the context key of an exemption.
+type exemptKey struct{}
+
+// exemption is what a request's context excuses from the check, and why.
+type exemption struct {
+	request bool // the request is not checked; the response still is
+	all     bool // nothing is checked
+	reason  string
+}
+
+// SkipRequest returns a context under which Check (and so Handler and
+// Transport) does not check the request made with it, only the response:
+// for a test that sends, on purpose, a request the document refuses and
+// that the server nevertheless accepts (2xx/3xx). A request the document
+// refuses and the server refuses (4xx) needs no exemption. reason must
+// say why; it panics when reason is empty, so that every exception is
+// explained where it is made.
+func SkipRequest(ctx context.Context, reason string) context.Context {
+	return exempt(ctx, exemption{request: true, reason: reason})
+}
+
+// SkipExchange returns a context under which Check does not check the
+// exchange at all: for an answer that does not come from the API the
+// document describes (a gateway in front of it that answers by itself).
+// reason must say why; it panics when reason is empty.
+func SkipExchange(ctx context.Context, reason string) context.Context {
+	return exempt(ctx, exemption{all: true, reason: reason})
+}
+
+func exempt(ctx context.Context, e exemption) context.Context {
+	if strings.TrimSpace(e.reason) == "" {
+		panic("validator: an exemption needs a reason")
+	}
+	return context.WithValue(ctx, exemptKey{}, e)
+}
+
 // Check validates one exchange and returns every disagreement with the
-// document, or nil.
+// document, or nil. An exemption in the context of ex.Request
+// (SkipRequest, SkipExchange) leaves out what it names.
 func (v *Validator) Check(ctx context.Context, ex Exchange) error {
+	skip, _ := ex.Request.Context().Value(exemptKey{}).(exemption)
+	if skip.all {
+		return nil
+	}
 	req := ex.Request.Clone(ctx)
 	req.Body = io.NopCloser(bytes.NewReader(ex.RequestBody))
 	req.ContentLength = int64(len(ex.RequestBody))
@@ -150,18 +210,27 @@ func (v *Validator) Check(ctx context.Context, ex Exchange) error {
 	}
 	opts := options()
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: pathParams, Route: route, Options: opts}
-	reqErr := openapi3filter.ValidateRequest(ctx, in)
+	reqErr := errors.Join(openapi3filter.ValidateRequest(ctx, in), v.checkRequestBody(route, req.Header.Get("Content-Type"), ex.RequestBody))
 
 	var errs []error
 	resIn := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in, Status: ex.Status, Header: ex.Header,
 		Body: io.NopCloser(bytes.NewReader(ex.Body)), Options: opts,
 	}
-	if err := openapi3filter.ValidateResponse(ctx, resIn); err != nil {
+	resErr := openapi3filter.ValidateResponse(ctx, resIn)
+	body, bodyErr := v.checkResponseBody(route, ex)
+	if err := errors.Join(resErr, bodyErr); err != nil {
 		errs = append(errs, fmt.Errorf("%s (operation %s): the response does not match the document: %w\nbody: %s",
 			ex, route.Operation.OperationID, err, clip(ex.Body)))
 	}
-	if reqErr != nil && ex.Status < 400 {
+	if err := v.strictResponse(route.Operation, ex, body); err != nil {
+		errs = append(errs, fmt.Errorf("%s (operation %s): the response says more than the document: %w\nbody: %s",
+			ex, route.Operation.OperationID, err, clip(ex.Body)))
+	}
+	if q := undeclaredQuery(route, req.URL); len(q) > 0 && ex.Status < 400 && !skip.request {
+		reqErr = errors.Join(reqErr, fmt.Errorf("query parameters the document does not declare: %s", strings.Join(q, ", ")))
+	}
+	if reqErr != nil && ex.Status < 400 && !skip.request {
 		errs = append(errs, fmt.Errorf("%s (operation %s): the document refuses the request, yet the server accepted it: %w\nrequest body: %s",
 			ex, route.Operation.OperationID, reqErr, clip(ex.RequestBody)))
 	}

@@ -143,6 +143,24 @@ func TestCheck(t *testing.T) {
 		{"unknown path refused", req(http.MethodGet, "/nowhere", ""), problem(404, "not_found"), ""},
 		{"unknown path answered", req(http.MethodGet, "/nowhere", ""), jsonReply(200, `{}`), "no operation"},
 		{"unknown method refused", req(http.MethodPut, "/healthz", ""), problem(405, "method_not_allowed"), ""},
+		{"undocumented member", req(http.MethodPost, "/bookings", bookingBody, auth...),
+			jsonReply(201, strings.Replace(booking(), `"seats":1`, `"seats":1,"colour":"red"`, 1), created...), "members the document does not name: /colour"},
+		{"undocumented nested member", req(http.MethodGet, "/readyz", ""),
+			jsonReply(200, `{"status":"ready","checks":[{"name":"postgres","status":"ok","duration_ms":1,"colour":"red"}]}`), "/checks/0/colour"},
+		{"free attributes", req(http.MethodPost, "/bookings", bookingBody, auth...),
+			jsonReply(201, strings.Replace(booking(), `"attributes":{}`, `"attributes":{"colour":"red","n":{"x":1}}`, 1), created...), ""},
+		{"members of allOf parts", req(http.MethodGet, "/readyz", ""), reply{status: 503,
+			header: map[string]string{"Content-Type": "application/problem+json", "Retry-After": "5"},
+			body: `{"type":"https://booking.invalid/problems/service_unavailable","title":"T","status":503,"code":"service_unavailable","detail":"d",` +
+				`"checks":[{"name":"postgres","status":"failing","duration_ms":1,"error":"down"}]}`}, ""},
+		{"undeclared query parameter accepted", req(http.MethodGet, "/healthz?verbose=1", ""), jsonReply(200, `{"status":"ok"}`),
+			"query parameters the document does not declare: verbose"},
+		{"undeclared query parameter refused", req(http.MethodGet, "/bookings?colour=red", "", auth...), problem(400, "validation_failed"), ""},
+		{"undeclared header", req(http.MethodGet, "/healthz", ""), jsonReply(200, `{"status":"ok"}`, "X-Position", "3"),
+			"headers the document does not declare for 200: X-Position"},
+		{"generic headers need no declaration", req(http.MethodGet, "/healthz", ""), jsonReply(200, `{"status":"ok"}`, "Cache-Control", "no-store", "Vary", "Accept"), ""},
+		{"uuid format", req(http.MethodPost, "/bookings", bookingBody, auth...),
+			jsonReply(201, strings.Replace(booking(), `"id":"33333333-3333-4333-8333-333333333333"`, `"id":"booking-1"`, 1), created...), "uuid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -209,4 +227,24 @@ func TestRoutes(t *testing.T) {
 	ops := v.Operations()
 	require.Contains(t, ops, "POST /bookings/{id}/check-in")
 	require.Contains(t, ops, "HEAD /healthz")
+}
+
+func TestExemptions(t *testing.T) {
+	t.Parallel()
+	auth := []string{"Authorization", "Bearer x", "X-Tenant-ID", tenant}
+	created := []string{"X-Position", "12", "ETag", `"1"`, "Location", "/bookings/33333333-3333-4333-8333-333333333333"}
+	refused := req(http.MethodPost, "/bookings", `{"start":"2026-12-01T09:00:00-03:00"}`, auth...)
+
+	skipRequest := refused.WithContext(validator.SkipRequest(refused.Context(), "the test sends a refused body on purpose"))
+	require.Empty(t, check(t, skipRequest, jsonReply(201, booking(), created...)), "the request is not checked")
+	errs := check(t, skipRequest, jsonReply(201, `{}`, created...))
+	require.Len(t, errs, 1, "the response still is")
+	require.Contains(t, errs[0].Error(), "response does not match")
+
+	gateway := req(http.MethodGet, "/metrics", "")
+	gateway = gateway.WithContext(validator.SkipExchange(gateway.Context(), "a gateway answers by itself"))
+	require.Empty(t, check(t, gateway, problem(404, "not_found")))
+
+	require.Panics(t, func() { validator.SkipRequest(context.Background(), " ") })
+	require.Panics(t, func() { validator.SkipExchange(context.Background(), "") })
 }
