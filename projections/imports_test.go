@@ -11,7 +11,8 @@ import (
 // TestImportsPointInward keeps the projections an adapter that depends
 // inward: the core package on nothing of the module, the read models on
 // the domain, the queries' interfaces and the event store's contract and
-// migrations, never on the commands, the HTTP layer or the binaries.
+// migrations (the bus feed also on the stream subscriber), never on the
+// commands, the HTTP layer or the binaries.
 func TestImportsPointInward(t *testing.T) {
 	t.Parallel()
 	const module = "github.com/bookingengine/booking"
@@ -28,10 +29,14 @@ func TestImportsPointInward(t *testing.T) {
 	}
 	require.Empty(t, deps("projections"), "the core package depends on nothing of the module")
 	for _, pkg := range []string{"projections/bookings", "projections/availability", "projections/catalog",
-		"projections/eventsource", "projections/pgprojection", "projections/readside"} {
+		"projections/eventsource", "projections/pgprojection", "projections/busfeed", "projections/readside"} {
+		// The bus feed, and the read side that wires it, consume the
+		// published topics through package stream/subscriber.
+		bus := pkg == "projections/busfeed" || pkg == "projections/readside"
 		for _, d := range deps(pkg) {
 			ok := d == "domain" || d == "queries" || d == "eventstore" || d == "eventstore/postgres" ||
-				strings.HasPrefix(d, "projections") || (pkg == "projections/readside" && d == "eventstore/memory")
+				strings.HasPrefix(d, "projections") || (pkg == "projections/readside" && d == "eventstore/memory") ||
+				(bus && (d == "stream" || d == "stream/subscriber"))
 			require.True(t, ok, "%s must not depend on %s", pkg, d)
 		}
 	}

@@ -13,24 +13,45 @@
 //
 // Every projection is
 //
-//   - idempotent: each row records the stream version that last changed it,
-//     in the same transaction as the row, and an event whose stream version
-//     is not above the recorded one is ignored, so a redelivery, or an old
-//     event arriving after a newer one, leaves the read model unchanged;
+//   - idempotent: every apply records, in the same transaction as the
+//     rows, the highest stream version the projection has applied of each
+//     stream (AppliedVersions; on PostgreSQL table read_model_streams),
+//     and skips an event at or below it, so a redelivery, an old event
+//     arriving after a newer one, or an event that both feeds deliver,
+//     leaves the read model unchanged; each row also keeps the version
+//     that last changed it;
 //   - checkpointed: a batch read from the store is applied in one
 //     transaction together with the read-all cursor after it (Batch.To), so
 //     after a crash the projection resumes exactly after the last event it
 //     applied;
-//   - rebuildable: Rebuild empties the read model and replays the store from
-//     the first event (ReadAll from the zero cursor), which yields the same
-//     rows as the live projection.
+//   - rebuildable: Rebuild empties the read model and its applied versions
+//     and replays the store from the first event (ReadAll from the zero
+//     cursor), which yields the same rows as the live projection.
 //
 // # Feeding
 //
-// Runner tails a Source (the event store, through package eventsource) from
-// the projection's checkpoint. The message bus can feed the same Apply with
-// FromBus batches, which carry no cursor: the per-row stream versions alone
-// then guard against redelivery and reordering.
+// The checkpoint always means the same: every event of the projection's
+// categories up to this read-all cursor is applied. Two feeds keep it
+// moving.
+//
+// The store feed: a Runner tails a Source (the event store, through
+// package eventsource) from the checkpoint and applies each batch with
+// its cursor. bookingctl and tests use it alone.
+//
+// The bus feed (package busfeed, the default of bookingd): the projection
+// is a consumer group, named after it, on the category topics that carry
+// its categories (Redis Streams, or the GoChannel in embedded mode). Each
+// delivery is applied as a contiguous bus batch (FromBus, Contiguous): no
+// cursor, the checkpoint stays, and the applied versions alone order and
+// dedupe it; an event that follows versions the projection has not seen
+// makes the feed load them from the store first. Beside it a Runner with
+// a Grace is the watermark: it reads the store after the checkpoint and
+// moves the checkpoint over the leading events that the projection has
+// applied (one AppliedVersions lookup per read), and applies itself, from
+// the store, the events still unapplied Grace after it first read them
+// (the bus is down or slow, the events were published before the group
+// existed, or trimmed). So the checkpoint never passes an event that is
+// not applied, and never stalls for longer than Grace.
 //
 // # Read-your-writes: when a projection has applied a position
 //
@@ -49,7 +70,11 @@
 // cursor among the committed events of the projection's categories with
 // position <= n lying after the checkpoint (Source.Target; on PostgreSQL
 // one query over the events newer than the checkpoint), then waits until
-// the checkpoint reaches it. Every write whose X-Position the client has
+// the checkpoint reaches it. With either feed the checkpoint moves only
+// over events that are applied, so the rule holds whichever feed applied
+// them, and across processes: a query in an API process waits for the
+// checkpoint that the projectors of another process move. Every write
+// whose X-Position the client has
 // received has committed before its query is sent, so the query sees it
 // and waits for it: a client never misses its own writes, nor any write
 // with a lower position that had committed by then, whichever order the
@@ -65,7 +90,8 @@
 //     "user", "schedule", …).
 //  2. Write the fold: a function that applies one event to a row,
 //     skipping events whose StreamVersion is not above the row's recorded
-//     version, shared by both implementations. Take the payload from
+//     version, shared by both implementations. It receives only the
+//     events above the projection's applied versions. Take the payload from
 //     Event.Payload when the feed decoded it (package
 //     projections/internal/decode does both).
 //  3. PostgreSQL: embed a migration set for the tables and build the
@@ -73,10 +99,11 @@
 //     a whole batch inside the given transaction: load only the rows the
 //     batch does not create, fold in Go, write new rows with COPY and
 //     changed ones with one upsert guarded by the version (see package
-//     bookings). pgprojection supplies the checkpoint, the lock, Reset and
-//     the bulk load of rebuilds. Memory: guard the rows and a
-//     MemoryCheckpoint with one mutex, and stage a batch's changes so that
-//     a failing event leaves nothing behind.
+//     bookings). pgprojection supplies the checkpoint, the applied
+//     versions, the lock, Reset and the bulk load of rebuilds. Memory:
+//     guard the rows and a MemoryCheckpoint with one mutex, fold the
+//     events MemoryCheckpoint.Begin returns, stage a batch's changes so
+//     that a failing event leaves nothing behind, and Commit.
 //  4. Give the queries what they read through an interface of package
 //     queries, implemented by both read models.
 //  5. Run one contract suite over both implementations, with a
@@ -166,8 +193,15 @@ type Batch struct {
 	From, To Cursor
 	// FromBus marks a delivery of the message bus: it carries no cursor, so
 	// From and To are ignored and the checkpoint stays where it is; the
-	// per-row stream versions alone make the delivery idempotent.
+	// applied stream versions alone make the delivery idempotent.
 	FromBus bool
+	// Contiguous, with FromBus, refuses the batch with a *GapError when a
+	// stream's first unapplied event is not the version after the one
+	// the projection applied: package busfeed sets it, and fills the gap
+	// from the store, so that an applied version always means that every
+	// version up to it is applied. Without it a bus batch may skip
+	// versions, and the skipped ones are ignored when they come.
+	Contiguous bool
 }
 
 // ErrCheckpointMoved is returned by Projection.Apply when the stored
@@ -195,6 +229,67 @@ type Projection interface {
 	// Reset in this process, so a waiter in the same process wakes without
 	// polling. Waiters in other processes poll Checkpoint.
 	Changed() <-chan struct{}
+	// AppliedVersions returns, for each of the streams that the
+	// projection has applied events of, the highest stream version it
+	// applied (recorded with the read model by every Apply, from the
+	// store or the bus, and emptied by Reset); streams it has applied
+	// nothing of are absent. Every version up to the returned one has
+	// been applied, except when the store itself delivered a stream out
+	// of order.
+	AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error)
+}
+
+// GapError is returned by Projection.Apply for a contiguous bus batch
+// (FromBus and Contiguous) whose first unapplied event of a stream is not the version after the
+// stream's applied one: the versions in between have not reached the
+// projection. Nothing was applied. The feeder loads the stream's events
+// after Applied from the store and applies them first (package busfeed).
+type GapError struct {
+	StreamID string
+	// Applied is the stream's applied version (0 when none) and Next the
+	// version the batch offered.
+	Applied, Next int64
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("projections: stream %s: version %d follows applied version %d", e.StreamID, e.Next, e.Applied)
+}
+
+// Unapplied returns the events of evs that are above the applied version
+// of their stream, given the versions applied so far (which it raises as
+// it goes, so a batch that repeats an event keeps one). When contiguous
+// (Batch.Contiguous) it returns a *GapError, and no events, when a stream's
+// first unapplied event is not the next version. The read models call it
+// inside their apply, with the versions read in the same transaction or
+// under the same lock.
+func Unapplied(evs []Event, applied map[string]int64, contiguous bool) ([]Event, error) {
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		v := applied[e.StreamID]
+		if e.StreamVersion <= v {
+			continue
+		}
+		if contiguous && e.StreamVersion != v+1 {
+			return nil, &GapError{StreamID: e.StreamID, Applied: v, Next: e.StreamVersion}
+		}
+		applied[e.StreamID] = e.StreamVersion
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// StreamIDs returns the distinct stream ids of evs, in order of first
+// appearance.
+func StreamIDs(evs []Event) []string {
+	seen := make(map[string]bool, len(evs))
+	var out []string
+	for _, e := range evs {
+		if !seen[e.StreamID] {
+			seen[e.StreamID] = true
+			out = append(out, e.StreamID)
+		}
+	}
+	return out
 }
 
 // BulkLoader is implemented by read models that load faster without their

@@ -21,6 +21,8 @@ import (
 	"github.com/bookingengine/booking/internal/testenv"
 	"github.com/bookingengine/booking/projections/readside"
 	"github.com/bookingengine/booking/queries"
+	"github.com/bookingengine/booking/stream"
+	"github.com/bookingengine/booking/stream/subscriber"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -204,7 +206,7 @@ func dumpTables(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 	}
 	require.NoError(t, rows.Err())
 	for _, table := range []string{"read_bookings", "read_availability", "read_catalog_tenants", "read_catalog_categories",
-		"read_catalog_resources", "read_catalog_users"} {
+		"read_catalog_resources", "read_catalog_users", "read_model_streams"} {
 		rows, err := pool.Query(context.Background(), `SELECT row_to_json(t)::text FROM `+table+` t ORDER BY 1`)
 		require.NoError(t, err)
 		for rows.Next() {
@@ -219,21 +221,27 @@ func dumpTables(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 }
 
 // TestRebuildEqualsLive: after a random concurrent workload through the
-// commands, with the projectors running live, rebuilding every projection
+// commands, with the projectors running live (tailing the store, or fed
+// by the embedded bus through the relay), rebuilding every projection
 // from the store yields the very same read models; and every booking the
 // read model shows equals the command side's view of it.
 func TestRebuildEqualsLive(t *testing.T) {
 	t.Parallel()
+	openMemory := func(*testing.T) eventstore.Store { return memory.New() }
+	openPG := func(t *testing.T) eventstore.Store {
+		s, err := postgres.Open(context.Background(), testenv.NewDatabase(t), postgres.Config{})
+		require.NoError(t, err)
+		return s
+	}
 	for _, tc := range []struct {
 		name string
 		open func(t *testing.T) eventstore.Store
+		bus  bool
 	}{
-		{"Memory", func(*testing.T) eventstore.Store { return memory.New() }},
-		{"Postgres", func(t *testing.T) eventstore.Store {
-			s, err := postgres.Open(context.Background(), testenv.NewDatabase(t), postgres.Config{})
-			require.NoError(t, err)
-			return s
-		}},
+		{"Memory", openMemory, false},
+		{"Postgres", openPG, false},
+		{"MemoryBus", openMemory, true},
+		{"PostgresBus", func(t *testing.T) eventstore.Store { return openPostgres(t) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -243,14 +251,32 @@ func TestRebuildEqualsLive(t *testing.T) {
 			cmd := commands.New(store)
 			// Small batches, so that batches split streams and the live
 			// projectors interleave with the commands.
-			rs, err := readside.Open(ctx, store, readside.Config{BatchSize: 7, PollInterval: time.Millisecond})
+			cfg := readside.Config{BatchSize: 7, PollInterval: time.Millisecond}
+			if tc.bus {
+				cfg.Feed, cfg.Grace = readside.FeedBus, time.Hour
+			}
+			rs, err := readside.Open(ctx, store, cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = rs.Close() })
+			stopRelay := func() {}
+			if tc.bus {
+				bus := stream.NewGoChannel(nil)
+				t.Cleanup(func() { _ = bus.Close() })
+				require.NoError(t, rs.StartBus(ctx, subscriber.Config{Subscriber: bus, DeadLetter: bus}))
+				stopRelay = startRelay(t, store, bus, stream.Topics{})
+			}
 
 			w := setup(t, cmd)
 			workload(t, cmd, w, 4, 60, 42)
-			_, err = rs.CatchUp(ctx)
-			require.NoError(t, err)
+			if tc.bus {
+				waitApplied(t, rs, store, 60*time.Second)
+				applied, _ := busApplied(rs)
+				require.Positive(t, applied)
+				require.Zero(t, healed(rs), "the bus applied everything")
+			} else {
+				_, err = rs.CatchUp(ctx)
+				require.NoError(t, err)
+			}
 			live := readModelState(t, rs, w)
 			var liveTables map[string][]string
 			pg, isPG := store.(*postgres.Store)
@@ -278,6 +304,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 			}
 			require.Greater(t, n, 20, "the workload booked something")
 
+			stopRelay()
 			require.NoError(t, rs.Close())
 			stats, err := rs.Rebuild(ctx, 50)
 			require.NoError(t, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,14 +19,28 @@ type RunnerConfig struct {
 	// RetryDelay is how long Run waits after a failed read or apply before
 	// trying again. Default 1s.
 	RetryDelay time.Duration
+	// Grace, when positive, makes the Runner the watermark of a
+	// projection that the message bus feeds (package busfeed): it moves
+	// the checkpoint over the events the projection has applied already
+	// (AppliedVersions), and applies from the store only the events that
+	// are still unapplied Grace after the Runner first read them (the bus
+	// is down or behind, the events were published before the consumer
+	// group existed, or trimmed). Zero: the Runner applies every event it
+	// reads, and the store alone feeds the projection.
+	Grace time.Duration
+	// PollInterval is how often a Runner that waits for the bus to apply
+	// an event looks again when no apply in this process wakes it (the
+	// bus consumer may run in another process). Default 10ms.
+	PollInterval time.Duration
 	// Logger receives failures; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // Defaults of RunnerConfig.
 const (
-	DefaultBatchSize  = 1000
-	DefaultRetryDelay = time.Second
+	DefaultBatchSize    = 1000
+	DefaultRetryDelay   = time.Second
+	DefaultPollInterval = 10 * time.Millisecond
 )
 
 func (c RunnerConfig) withDefaults() RunnerConfig {
@@ -34,6 +50,9 @@ func (c RunnerConfig) withDefaults() RunnerConfig {
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = DefaultRetryDelay
 	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -41,19 +60,39 @@ func (c RunnerConfig) withDefaults() RunnerConfig {
 }
 
 // Runner keeps one projection current by tailing a Source from the
-// projection's checkpoint. Several Runners of the same projection, in one
-// process or several, are safe: each batch is applied at most once, the
-// others get ErrCheckpointMoved and re-read the checkpoint.
+// projection's checkpoint: alone (RunnerConfig.Grace zero), or as the
+// watermark beside the bus feed. Several Runners of the same projection,
+// in one process or several, are safe: each batch is applied at most
+// once, the others get ErrCheckpointMoved and re-read the checkpoint.
+// Its methods are safe for concurrent use, but call Run once.
 type Runner struct {
 	src Source
 	p   Projection
 	cfg RunnerConfig
+
+	mu sync.Mutex
+	// sightings remembers when reads first returned the events up to a
+	// cursor, in read-all order, for Grace.
+	sightings []sighting
+	healed    atomic.Int64
+}
+
+// sighting: the events up to cursor were first read at at.
+type sighting struct {
+	upTo Cursor
+	at   time.Time
 }
 
 // NewRunner returns a Runner that feeds p from src.
 func NewRunner(src Source, p Projection, cfg RunnerConfig) *Runner {
 	return &Runner{src: src, p: p, cfg: cfg.withDefaults()}
 }
+
+// Healed returns how many events the Runner found unapplied past Grace
+// and handed to Apply itself (a bus delivery may still have applied some
+// of them first, which Apply then skips); 0 without Grace, where the
+// Runner applies everything and counts nothing.
+func (r *Runner) Healed() int64 { return r.healed.Load() }
 
 // Run tails the source until ctx ends and then returns nil. A failed read
 // or apply is logged and retried after RetryDelay, from the stored
@@ -71,8 +110,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		cur, err = r.p.Checkpoint(ctx)
 	}
 	for ctx.Err() == nil {
-		next, n, err := r.step(ctx, cur)
+		// Taken before the step, so that a bus apply during the step
+		// still wakes the wait below.
+		changed := r.p.Changed()
+		stepped := time.Now()
+		next, n, due, err := r.step(ctx, cur)
 		switch {
+		case err == nil && n == 0 && due > 0:
+			r.waitBus(ctx, changed, stepped, due)
 		case err == nil && n == 0:
 			r.src.Wait(ctx, cur, r.p.Categories())
 		case err == nil:
@@ -92,11 +137,29 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// waitBus waits until an apply in this process, PollInterval, or due,
+// whichever comes first, but at least until PollInterval after the step
+// began (at stepped): under a stream of bus applies the Runner then moves
+// the checkpoint over many of them at once, not once per event.
+func (r *Runner) waitBus(ctx context.Context, changed <-chan struct{}, stepped time.Time, due time.Duration) {
+	t := time.NewTimer(min(due, r.cfg.PollInterval))
+	defer t.Stop()
+	select {
+	case <-changed:
+		if d := min(due, r.cfg.PollInterval) - time.Since(stepped); d > 0 {
+			sleep(ctx, d)
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // CatchUp returns once the projection has applied every event of its
 // categories that had committed when CatchUp was called, reading and
-// applying them itself (alongside any other runner of the projection). It
-// returns how many events it read itself, and stops at the first error or
-// when ctx ends.
+// applying them itself (alongside any other runner of the projection,
+// and without waiting for the bus whatever Grace says). It returns how
+// many events it read itself, and stops at the first error or when ctx
+// ends.
 func (r *Runner) CatchUp(ctx context.Context) (int, error) {
 	cur, err := r.p.Checkpoint(ctx)
 	if err != nil {
@@ -108,7 +171,7 @@ func (r *Runner) CatchUp(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for cur.Before(target) {
-		next, n, err := r.step(ctx, cur)
+		next, n, err := r.apply(ctx, cur)
 		switch {
 		case errors.Is(err, ErrCheckpointMoved):
 		case err != nil:
@@ -132,8 +195,83 @@ func (r *Runner) CatchUp(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// step reads and applies one batch after cur.
-func (r *Runner) step(ctx context.Context, cur Cursor) (Cursor, int, error) {
+// step reads and applies one batch after cur, under the Runner's Grace.
+// When it applies nothing because the first event read is left to the
+// bus, due is how long until that event's grace ends.
+func (r *Runner) step(ctx context.Context, cur Cursor) (next Cursor, n int, due time.Duration, err error) {
+	if r.cfg.Grace <= 0 {
+		next, n, err = r.apply(ctx, cur)
+		return next, n, 0, err
+	}
+	evs, err := r.src.ReadAll(ctx, cur, r.p.Categories(), r.cfg.BatchSize)
+	if err != nil {
+		return cur, 0, 0, fmt.Errorf("projection %s: read after %s: %w", r.p.Name(), cur, err)
+	}
+	if len(evs) == 0 {
+		return cur, 0, 0, nil
+	}
+	applied, err := r.p.AppliedVersions(ctx, StreamIDs(evs))
+	if err != nil {
+		return cur, 0, 0, fmt.Errorf("projection %s: %w", r.p.Name(), err)
+	}
+	now := time.Now()
+	r.sight(cur, CursorOf(evs[len(evs)-1]), now)
+	k, healed := 0, 0
+	for _, e := range evs {
+		if applied[e.StreamID] >= e.StreamVersion {
+			k++
+			continue
+		}
+		if d := r.seen(CursorOf(e)).Add(r.cfg.Grace).Sub(now); d > 0 {
+			due = d
+			break
+		}
+		k++
+		healed++
+	}
+	if k == 0 {
+		return cur, 0, due, nil
+	}
+	if err := r.applyBatch(ctx, cur, evs[:k]); err != nil {
+		return cur, 0, 0, err
+	}
+	if healed > 0 {
+		r.healed.Add(int64(healed))
+		r.cfg.Logger.WarnContext(ctx, "projection: applying events the bus has not delivered in time", slog.String("projection", r.p.Name()),
+			slog.Int("events", healed), slog.Duration("grace", r.cfg.Grace), slog.String("after", cur.String()))
+	}
+	return CursorOf(evs[k-1]), k, 0, nil
+}
+
+// sight records that the events after cur up to upTo were read at now,
+// and forgets the sightings at or before cur.
+func (r *Runner) sight(cur, upTo Cursor, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := 0
+	for i < len(r.sightings) && !cur.Before(r.sightings[i].upTo) {
+		i++
+	}
+	r.sightings = r.sightings[i:]
+	if n := len(r.sightings); n == 0 || r.sightings[n-1].upTo.Before(upTo) {
+		r.sightings = append(r.sightings, sighting{upTo: upTo, at: now})
+	}
+}
+
+// seen returns when a read first returned the event at c.
+func (r *Runner) seen(c Cursor) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.sightings {
+		if !s.upTo.Before(c) {
+			return s.at
+		}
+	}
+	return time.Now()
+}
+
+// apply reads one batch after cur and applies all of it.
+func (r *Runner) apply(ctx context.Context, cur Cursor) (Cursor, int, error) {
 	evs, err := r.src.ReadAll(ctx, cur, r.p.Categories(), r.cfg.BatchSize)
 	if err != nil {
 		return cur, 0, fmt.Errorf("projection %s: read after %s: %w", r.p.Name(), cur, err)
@@ -141,11 +279,19 @@ func (r *Runner) step(ctx context.Context, cur Cursor) (Cursor, int, error) {
 	if len(evs) == 0 {
 		return cur, 0, nil
 	}
+	if err := r.applyBatch(ctx, cur, evs); err != nil {
+		return cur, 0, err
+	}
+	return CursorOf(evs[len(evs)-1]), len(evs), nil
+}
+
+// applyBatch applies the events read after cur, with the checkpoint.
+func (r *Runner) applyBatch(ctx context.Context, cur Cursor, evs []Event) error {
 	b := Batch{Events: evs, From: cur, To: CursorOf(evs[len(evs)-1])}
 	if err := r.p.Apply(ctx, b); err != nil {
-		return cur, 0, fmt.Errorf("projection %s: apply %d events after %s: %w", r.p.Name(), len(evs), cur, err)
+		return fmt.Errorf("projection %s: apply %d events after %s: %w", r.p.Name(), len(evs), cur, err)
 	}
-	return b.To, len(evs), nil
+	return nil
 }
 
 // RebuildStats reports a rebuild.

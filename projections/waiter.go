@@ -102,13 +102,15 @@ func (s *Signal) Notify() {
 	}
 }
 
-// MemoryCheckpoint is the checkpoint of an in-memory read model: guarded
-// by the read model's own lock, so that rows and checkpoint change
-// together. Its methods must be called with that lock held, except
-// Changed.
+// MemoryCheckpoint is the checkpoint of an in-memory read model, and the
+// stream versions it applied: guarded by the read model's own lock, so
+// that rows, versions and checkpoint change together. Its methods must be
+// called with that lock held, except Changed.
 type MemoryCheckpoint struct {
-	cursor Cursor
-	signal Signal
+	cursor   Cursor
+	versions map[string]int64
+	staged   map[string]int64
+	signal   Signal
 }
 
 // Check returns ErrCheckpointMoved unless b comes from the bus or starts
@@ -120,20 +122,66 @@ func (m *MemoryCheckpoint) Check(b Batch) error {
 	return fmt.Errorf("%w: stored %s, batch after %s", ErrCheckpointMoved, m.cursor, b.From)
 }
 
-// Commit records b.To (unless b came from the bus) and wakes waiters.
+// Begin checks b as Check does and returns the events of b that are not
+// applied yet, for the read model to fold (see Unapplied: a bus batch
+// that skips a version is refused with a *GapError when Contiguous). Commit then records
+// their versions.
+func (m *MemoryCheckpoint) Begin(b Batch) ([]Event, error) {
+	if err := m.Check(b); err != nil {
+		return nil, err
+	}
+	m.staged = make(map[string]int64)
+	for _, e := range b.Events {
+		if _, ok := m.staged[e.StreamID]; !ok {
+			m.staged[e.StreamID] = m.versions[e.StreamID]
+		}
+	}
+	evs, err := Unapplied(b.Events, m.staged, b.FromBus && b.Contiguous)
+	if err != nil {
+		m.staged = nil
+		return nil, err
+	}
+	return evs, nil
+}
+
+// Commit records b.To (unless b came from the bus) and the stream
+// versions staged by Begin, and wakes waiters.
 func (m *MemoryCheckpoint) Commit(b Batch) {
 	if !b.FromBus {
 		m.cursor = b.To
 	}
+	if m.versions == nil {
+		m.versions = make(map[string]int64)
+	}
+	for id, v := range m.staged {
+		if v > m.versions[id] {
+			m.versions[id] = v
+		}
+	}
+	m.staged = nil
 	m.signal.Notify()
 }
 
 // Cursor returns the stored cursor.
 func (m *MemoryCheckpoint) Cursor() Cursor { return m.cursor }
 
-// Reset returns the cursor to the start and wakes waiters.
+// Versions returns the applied versions of the streams that have one
+// (see Projection.AppliedVersions).
+func (m *MemoryCheckpoint) Versions(streamIDs []string) map[string]int64 {
+	out := make(map[string]int64, len(streamIDs))
+	for _, id := range streamIDs {
+		if v, ok := m.versions[id]; ok {
+			out[id] = v
+		}
+	}
+	return out
+}
+
+// Reset returns the cursor to the start, forgets the versions and wakes
+// waiters.
 func (m *MemoryCheckpoint) Reset() {
 	m.cursor = Cursor{}
+	m.versions = nil
 	m.signal.Notify()
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/bookingengine/booking/projections"
 	"github.com/bookingengine/booking/projections/bookings"
 	"github.com/bookingengine/booking/projections/eventsource"
+	"github.com/bookingengine/booking/projections/pgprojection"
 )
 
 // bookingEvent returns a booking.created of a fresh booking.
@@ -85,7 +86,7 @@ func TestWaiterWaitsForTheProjection(t *testing.T) {
 func TestWaiterOutOfOrderCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{Migrations: []postgres.MigrationSet{bookings.Migrations()}})
+	store, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{Migrations: []postgres.MigrationSet{pgprojection.Migrations(), bookings.Migrations()}})
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	src := eventsource.New(store, 5*time.Millisecond)
@@ -126,7 +127,7 @@ func TestWaiterOutOfOrderCommit(t *testing.T) {
 func TestWaiterLowerPositionLaterTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{Migrations: []postgres.MigrationSet{bookings.Migrations()}})
+	store, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{Migrations: []postgres.MigrationSet{pgprojection.Migrations(), bookings.Migrations()}})
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	src := eventsource.New(store, 5*time.Millisecond)

@@ -187,12 +187,17 @@ func TestAuditWaitsForALaggingReadModel(t *testing.T) {
 	require.Equal(t, 1, r.code, r.stdout)
 	require.Contains(t, r.stdout, "READ_MODEL missing booking="+late.String()+" version=1 (not applied within 0s)")
 
-	// A projector that catches up while the audit waits satisfies it.
+	// A projector that catches up while the audit waits satisfies it. The
+	// audit may end once the read models it reads have caught up, before
+	// the others: wait for the projector before the store closes.
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		time.Sleep(500 * time.Millisecond)
 		catchUpReadModels(t, w)
 	}()
 	out := mustRun(t, w.env, "audit", "--wait", "20s")
+	<-done
 	require.Contains(t, out, "0 read-model disagreements")
 }
 

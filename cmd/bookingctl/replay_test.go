@@ -113,6 +113,20 @@ func (h *heads) Apply(ctx context.Context, b projections.Batch) error {
 	return h.apply(ctx, headsName, headsTable, b)
 }
 
+func (h *heads) AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
+	rows, err := h.pool.Query(ctx, `SELECT stream_id, version FROM `+headsTable+` WHERE stream_id = ANY($1)`, streamIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var (
+		id string
+		v  int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &v}, func() error { out[id] = v; return nil })
+	return out, err
+}
+
 func (h *heads) Checkpoint(ctx context.Context) (projections.Cursor, error) {
 	return checkpointOf(ctx, h.pool, headsName)
 }

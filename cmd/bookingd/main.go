@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ import (
 	"github.com/bookingengine/booking/http/openapi"
 	"github.com/bookingengine/booking/http/pgidempotency"
 	"github.com/bookingengine/booking/internal/migrations"
+	"github.com/bookingengine/booking/projections/busfeed"
 	"github.com/bookingengine/booking/projections/readside"
 	"github.com/bookingengine/booking/stream"
 	"github.com/bookingengine/booking/stream/relay"
@@ -109,6 +111,26 @@ type Config struct {
 	WebhookRetention time.Duration
 	// ---- end of webhooks ----
 
+	// ---- read side ----
+	// DisableProjectors stops this process from keeping the read models
+	// current (PROJECTORS=off, --projectors=false): it serves queries from
+	// read models that other processes keep current (PostgreSQL only).
+	DisableProjectors bool
+	// ProjectionFeed is what feeds the projectors (PROJECTION_FEED,
+	// --projection-feed): "bus" (the default, also when empty), the
+	// published category topics through a consumer group per projection,
+	// or "store", the event store alone.
+	ProjectionFeed string
+	// ProjectionGrace is how long, with the bus feed, an event may wait
+	// for the bus before a projector applies it from the store
+	// (PROJECTION_GRACE, --projection-grace; 0 means the default, 2s).
+	ProjectionGrace time.Duration
+	// ProjectionMaxLag is the lag, in committed events not yet applied,
+	// beyond which a projection fails /readyz (PROJECTION_MAX_LAG,
+	// --projection-max-lag; 0 means the default, 10000).
+	ProjectionMaxLag int64
+	// ---- end of read side ----
+
 	// CalendarUIDDomain is the right-hand side of the UIDs of calendar
 	// entries (CALENDAR_UID_DOMAIN, --calendar-uid-domain; default
 	// readside.DefaultCalendarUIDDomain). Set it once: changing it makes
@@ -164,6 +186,34 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		c.Partitions = n
 	}
 	// ---- end of events out ----
+	// ---- read side ----
+	c.ProjectionFeed, c.ProjectionGrace, c.ProjectionMaxLag = strings.TrimSpace(getenv("PROJECTION_FEED")), readside.DefaultGrace, defaultProjectionMaxLag
+	if c.ProjectionFeed == "" {
+		c.ProjectionFeed = "bus"
+	}
+	projectors := true
+	switch v := strings.ToLower(strings.TrimSpace(getenv("PROJECTORS"))); v {
+	case "", "on", "true", "1", "yes":
+	case "off", "false", "0", "no":
+		projectors = false
+	default:
+		envErrs = append(envErrs, fmt.Errorf("PROJECTORS=%q: want on or off", v))
+	}
+	if v := strings.TrimSpace(getenv("PROJECTION_GRACE")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("PROJECTION_GRACE=%q: %v", v, err))
+		}
+		c.ProjectionGrace = d
+	}
+	if v := strings.TrimSpace(getenv("PROJECTION_MAX_LAG")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("PROJECTION_MAX_LAG=%q: %v", v, err))
+		}
+		c.ProjectionMaxLag = n
+	}
+	// ---- end of read side ----
 	if v := strings.TrimSpace(getenv("WEBHOOK_ALLOW_LOOPBACK_HTTP")); v != "" { // webhooks
 		on, err := strconv.ParseBool(v)
 		if err != nil {
@@ -207,6 +257,10 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of booking.events (env BOOKING_PARTITIONS)")
 	fs.StringVar(&c.EventSourceBase, "event-source-base", c.EventSourceBase, "CloudEvents source prefix (env EVENT_SOURCE_BASE)")
 	fs.BoolVar(&c.WebhookAllowLoopbackHTTP, "webhook-allow-loopback-http", c.WebhookAllowLoopbackHTTP, "accept http:// webhook URLs on loopback hosts (env WEBHOOK_ALLOW_LOOPBACK_HTTP)")
+	fs.BoolVar(&projectors, "projectors", projectors, "keep the read models current in this process (env PROJECTORS=on|off)")
+	fs.StringVar(&c.ProjectionFeed, "projection-feed", c.ProjectionFeed, "what feeds the projectors: bus or store (env PROJECTION_FEED)")
+	fs.DurationVar(&c.ProjectionGrace, "projection-grace", c.ProjectionGrace, "bus feed: how long an event may wait for the bus before a projector applies it from the store (env PROJECTION_GRACE)")
+	fs.Int64Var(&c.ProjectionMaxLag, "projection-max-lag", c.ProjectionMaxLag, "events a projection may lag behind before /readyz fails (env PROJECTION_MAX_LAG)")
 	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long finished webhook deliveries are kept; negative: for ever (env WEBHOOK_RETENTION)")
 	fs.StringVar(&c.CalendarUIDDomain, "calendar-uid-domain", c.CalendarUIDDomain, "domain of calendar entries' UIDs; set once (env CALENDAR_UID_DOMAIN)")
 	// ---- holds ----
@@ -220,6 +274,7 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	}
 	c.DisableHoldExpiry = !holdExpiry // holds
 	c.DisableAPI, c.DisableRelay = !api, !relayOn
+	c.DisableProjectors = !projectors // read side
 	if len(envErrs) > 0 {
 		return c, errors.Join(append(envErrs, c.Validate())...)
 	}
@@ -246,6 +301,15 @@ func (c Config) Validate() error {
 	}
 	if err := (stream.Topics{Partitions: c.Partitions}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("partitions: %w", err))
+	}
+	if c.ProjectionFeed != "" && c.ProjectionFeed != "bus" && c.ProjectionFeed != "store" { // read side
+		errs = append(errs, fmt.Errorf("projection feed %q: want bus or store", c.ProjectionFeed))
+	}
+	if c.ProjectionGrace < 0 {
+		errs = append(errs, errors.New("projection grace must not be negative"))
+	}
+	if c.ProjectionMaxLag < 0 {
+		errs = append(errs, errors.New("projection max lag must not be negative"))
 	}
 	if d := c.CalendarUIDDomain; d != "" && (strings.ContainsAny(d, " \t\r\n@/:;,") || strings.Trim(d, ".") != d) {
 		errs = append(errs, fmt.Errorf("calendar UID domain %q: want a domain name such as bookings.example.com", d))
@@ -414,12 +478,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	openapi.Register(srv.Public()) // operable service: /openapi.json, /docs, /redoc
 	m.api = srv
 
-	// ---- read side: read models kept current by projectors tailing the
-	// event store from their checkpoints, and the query endpoints ----
-	m.readSide, err = readside.Open(ctx, m.store, readside.Config{Now: cmd.Now, Logger: m.Logger, CalendarUIDDomain: m.Config.CalendarUIDDomain})
+	// ---- read side: read models kept current by projectors (each a
+	// consumer group on the published topics, with a projector per
+	// projection that moves its checkpoint and heals what the bus
+	// missed; or tailing the store alone), and the query endpoints ----
+	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, CalendarUIDDomain: m.Config.CalendarUIDDomain,
+		Grace: m.Config.ProjectionGrace, SkipProjectors: m.Config.DisableProjectors}
+	if m.Config.ProjectionFeed != "store" {
+		rsCfg.Feed = readside.FeedBus
+	}
+	m.readSide, err = readside.Open(ctx, m.store, rsCfg)
 	if err != nil {
 		return err
 	}
+	for _, f := range m.readSide.Feeds { // started with the other consumers, before the relay
+		m.Consumers = append(m.Consumers, Consumer{Group: f.Group(), Topics: f.Topics(), Handler: f.Handle, Dedupe: busfeed.Dedupe()})
+	}
+	m.observeProjections()
 	bhttp.RegisterQueries(srv, bhttp.Queries{ListBookings: m.readSide.ListBookings, FreeSlots: m.readSide.FreeSlots})
 	bhttp.RegisterCatalog(srv, m.readSide.Catalog)
 	bhttp.RegisterCalendars(srv, bhttp.Calendars{Get: m.readSide.Calendars, Feeds: m.readSide.CalendarFeeds})
@@ -669,6 +744,40 @@ func (m *Main) stopEvents() {
 }
 
 // ---- end of events out ----
+
+// ---- read side ----
+
+// defaultProjectionMaxLag is the default Config.ProjectionMaxLag.
+const defaultProjectionMaxLag = 10_000
+
+// observeProjections reports each projection's lag (committed events of
+// its categories after its checkpoint) as a metric and as a readiness
+// check: a replica whose read models trail far behind should not take
+// queries that wait on X-Min-Position. A lag that cannot be read (the
+// database is down, which the postgres check reports) keeps the last
+// value read.
+func (m *Main) observeProjections() {
+	maxLag := m.Config.ProjectionMaxLag
+	if maxLag <= 0 {
+		maxLag = defaultProjectionMaxLag
+	}
+	for _, p := range m.readSide.Projections {
+		rs := m.readSide
+		var last atomic.Int64
+		lag := func() int64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if n, err := rs.Lag(ctx, p); err == nil {
+				last.Store(n)
+			}
+			return last.Load()
+		}
+		m.Metrics.ObserveProjectionLag(p.Name(), lag)
+		m.Readiness.Add(bhttp.LagCheck("projection "+p.Name(), maxLag, lag))
+	}
+}
+
+// ---- end of read side ----
 
 // ---- operable service ----
 

@@ -44,11 +44,12 @@ func (m *Memory) Categories() []string { return categories }
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.cp.Check(b); err != nil {
+	events, err := m.cp.Begin(b)
+	if err != nil {
 		return err
 	}
 	staged := map[uuid.UUID]*row{}
-	for _, e := range b.Events {
+	for _, e := range events {
 		id, ok := bookingID(e.StreamID)
 		if !ok {
 			continue
@@ -133,4 +134,12 @@ func sortIntervals(ivs []queries.OccupiedInterval) {
 		}
 		return bytes.Compare(a.BookingID[:], b.BookingID[:])
 	})
+}
+
+// AppliedVersions returns the highest stream version applied of each of
+// the streams that have one.
+func (m *Memory) AppliedVersions(_ context.Context, streamIDs []string) (map[string]int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Versions(streamIDs), nil
 }

@@ -46,11 +46,12 @@ func (m *Memory) Categories() []string { return categories }
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.cp.Check(b); err != nil {
+	events, err := m.cp.Begin(b)
+	if err != nil {
 		return err
 	}
 	staged := map[uuid.UUID]*row{}
-	for _, e := range b.Events {
+	for _, e := range events {
 		id, ok := bookingID(e.StreamID)
 		if !ok {
 			continue
@@ -142,4 +143,12 @@ func (m *Memory) ListBookings(_ context.Context, f queries.BookingFilter) ([]que
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// AppliedVersions returns the highest stream version applied of each of
+// the streams that have one.
+func (m *Memory) AppliedVersions(_ context.Context, streamIDs []string) (map[string]int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Versions(streamIDs), nil
 }

@@ -70,11 +70,12 @@ func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.cp.Check(b); err != nil {
+	events, err := m.cp.Begin(b)
+	if err != nil {
 		return err
 	}
 	entries, owners, series := map[uuid.UUID]*entryRow{}, map[uuid.UUID]*ownerRow{}, map[uuid.UUID]*seriesRow{}
-	for _, e := range b.Events {
+	for _, e := range events {
 		kind, id, ok := stream(e.StreamID)
 		if !ok {
 			continue
@@ -217,4 +218,12 @@ func compareOccurrence(a, b *entryRow) int {
 		return c
 	}
 	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// AppliedVersions returns the highest stream version applied of each of
+// the streams that have one.
+func (m *Memory) AppliedVersions(_ context.Context, streamIDs []string) (map[string]int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Versions(streamIDs), nil
 }

@@ -72,7 +72,8 @@ func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.cp.Check(b); err != nil {
+	events, err := m.cp.Begin(b)
+	if err != nil {
 		return err
 	}
 	var (
@@ -80,9 +81,8 @@ func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 		cats      = map[uuid.UUID]*categoryRow{}
 		resources = map[uuid.UUID]*resourceRow{}
 		users     = map[uuid.UUID]*userRow{}
-		err       error
 	)
-	for _, e := range b.Events {
+	for _, e := range events {
 		switch k, id := streamKind(e.StreamID); k {
 		case kindTenant:
 			_, err = foldTenant(staged(tenants, m.tenants, id), e)
@@ -253,4 +253,12 @@ func (m *Memory) ListUsers(_ context.Context, f queries.UserFilter) ([]domain.Us
 	}
 	m.mu.RUnlock()
 	return page(out, func(v domain.UserView) (string, uuid.UUID) { return v.Name, v.ID }, f.Limit), nil
+}
+
+// AppliedVersions returns the highest stream version applied of each of
+// the streams that have one.
+func (m *Memory) AppliedVersions(_ context.Context, streamIDs []string) (map[string]int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Versions(streamIDs), nil
 }

@@ -188,3 +188,54 @@ func (s *Source) Target(ctx context.Context, after projections.Cursor, categorie
 	}
 	return target, found, nil
 }
+
+// LoadStream returns the events of one stream with a version above
+// after, oldest first, upcast as ReadAll delivers them. The bus feed
+// uses it to fill the versions of a stream that the bus has not
+// delivered (published before the consumer group existed, trimmed, or
+// still in the hands of another consumer).
+func (s *Source) LoadStream(ctx context.Context, streamID string, after int64) ([]projections.Event, error) {
+	recs, err := s.store.Load(ctx, streamID, after)
+	if err != nil {
+		return nil, fmt.Errorf("load stream %s after version %d: %w", streamID, after, err)
+	}
+	out := make([]projections.Event, len(recs))
+	for i := range recs {
+		out[i] = FromRecorded(&recs[i])
+	}
+	return out, nil
+}
+
+// pendingQuery counts, up to $4, the committed events of the categories
+// after the cursor (committed, as targetQuery reads them).
+const pendingQuery = `SELECT count(*) FROM (SELECT 1 FROM booking_events
+	WHERE category = ANY($1) AND (transaction_id, position) > ($2, $3)
+	LIMIT $4) e`
+
+// Pending returns how many committed events of the categories lie after
+// the cursor, counting at most limit: a projection's lag when the cursor
+// is its checkpoint. One query on PostgreSQL; a scan otherwise.
+func (s *Source) Pending(ctx context.Context, after projections.Cursor, categories []string, limit int64) (int64, error) {
+	if s.pool != nil {
+		var n int64
+		if err := s.pool.QueryRow(ctx, pendingQuery, categories, after.TransactionID, after.Position, limit).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count events after %s: %w", after, err)
+		}
+		return n, nil
+	}
+	var n int64
+	for n < limit {
+		evs, err := s.store.ReadAll(ctx, eventstore.Cursor{TransactionID: after.TransactionID, Position: after.Position},
+			eventstore.Filter{Categories: categories}, int(min(limit-n, 10_000)))
+		if err != nil {
+			return 0, fmt.Errorf("count events after %s: %w", after, err)
+		}
+		n += int64(len(evs))
+		if len(evs) == 0 {
+			break
+		}
+		last := evs[len(evs)-1]
+		after = projections.Cursor{TransactionID: last.TransactionID, Position: last.Position}
+	}
+	return n, nil
+}

@@ -1,13 +1,16 @@
 // Package pgprojection turns a read model's batch fold into a
 // projections.Projection on PostgreSQL: each batch is applied in one
 // transaction together with the projection's checkpoint (a row of the
-// event store's booking_checkpoints, written with postgres.SaveCheckpointTx),
-// appliers of one projection are serialised across processes, and Reset
-// empties the tables and the checkpoint at once.
+// event store's booking_checkpoints, written with postgres.SaveCheckpointTx)
+// and the stream versions it applied (table read_model_streams, which
+// also filters out the events applied before), appliers of one projection
+// are serialised across processes, and Reset empties the tables, the
+// versions and the checkpoint at once.
 //
 // A read model package embeds its own migration set for its tables and
 // passes it to postgres.Migrate (or Config.Migrations) next to the event
-// store's; the checkpoint table belongs to the event store's set.
+// store's and this package's (Migrations); the checkpoint table belongs to
+// the event store's set.
 //
 // Every projection can also be rebuilt beside its live tables (shadow.go):
 // BeginShadow creates empty copies in a schema of their own, ApplyShadow
@@ -30,6 +33,7 @@ import (
 	"github.com/bookingengine/booking/eventstore"
 	"github.com/bookingengine/booking/eventstore/postgres"
 	"github.com/bookingengine/booking/projections"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -41,8 +45,9 @@ var migrationFiles embed.FS
 // never rename it.
 const migrationSet = "readmodel-projections"
 
-// Migrations returns the migration set of the table in which a rebuild
-// remembers the indexes it dropped. Apply it before the read models' sets.
+// Migrations returns the migration set of the tables every projection
+// shares: the applied stream versions, and the indexes a rebuild dropped.
+// Apply it before the read models' sets.
 func Migrations() postgres.MigrationSet {
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -70,9 +75,10 @@ type Definition struct {
 	// to replace one tenant's rows.
 	Tables []string
 	// Apply folds a batch into the read model inside tx, which also
-	// stores the checkpoint. Events come in read-all order (from the bus:
-	// in stream order per stream) and include types the projection does
-	// not use. It must skip an event whose stream version is not above
+	// stores the checkpoint and the applied versions. Events come in
+	// read-all order (from the bus: in stream order per stream), only
+	// those above the applied versions, and include types the projection
+	// does not use. It must skip an event whose stream version is not above
 	// the version recorded in the row it changes, so that a redelivery
 	// or an old event arriving late changes nothing. It must name the
 	// tables unqualified and touch no table outside Tables: ApplyShadow
@@ -171,13 +177,94 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 			return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
 		}
 	}
-	if err := p.def.Apply(ctx, tx, b.Events); err != nil {
+	evs, err := unapplied(ctx, tx, name, b)
+	if err != nil {
 		return err
+	}
+	if len(evs) > 0 {
+		if err := p.def.Apply(ctx, tx, evs); err != nil {
+			return err
+		}
+		if err := recordVersions(ctx, tx, name, evs); err != nil {
+			return err
+		}
 	}
 	if b.FromBus {
 		return nil
 	}
 	return postgres.SaveCheckpointTx(ctx, tx, name, eventstore.Cursor{TransactionID: b.To.TransactionID, Position: b.To.Position})
+}
+
+// unapplied reads the versions recorded under name for the batch's
+// streams and returns the events above them (projections.Unapplied).
+func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, error) {
+	if len(b.Events) == 0 {
+		return nil, nil
+	}
+	applied, err := appliedVersions(ctx, tx, name, projections.StreamIDs(b.Events))
+	if err != nil {
+		return nil, err
+	}
+	return projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
+}
+
+type rowsQueryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
+	rows, err := db.Query(ctx, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`,
+		name, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read applied versions: %w", err)
+	}
+	out := make(map[string]int64, len(streamIDs))
+	var (
+		id string
+		v  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error {
+		out[id] = v
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read applied versions: %w", err)
+	}
+	return out, nil
+}
+
+// recordVersions raises the applied version of each stream of evs (in
+// stream order) to its last event's, in one statement.
+func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event) error {
+	last := make(map[string]int, len(evs))
+	var ids []string
+	for i, e := range evs {
+		if _, ok := last[e.StreamID]; !ok {
+			ids = append(ids, e.StreamID)
+		}
+		last[e.StreamID] = i
+	}
+	tenants := make([]uuid.UUID, len(ids))
+	versions := make([]int64, len(ids))
+	for i, id := range ids {
+		e := evs[last[id]]
+		tenants[i], versions[i] = e.TenantID, e.StreamVersion
+	}
+	const q = `INSERT INTO read_model_streams AS s (projection, stream_id, tenant_id, version)
+		SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::bigint[])
+		ON CONFLICT (projection, stream_id) DO UPDATE SET version = GREATEST(s.version, excluded.version)`
+	if _, err := tx.Exec(ctx, q, name, ids, tenants, versions); err != nil {
+		return fmt.Errorf("record applied versions: %w", err)
+	}
+	return nil
+}
+
+// AppliedVersions implements projections.Projection: one query.
+func (p *Projection) AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
+	out, err := appliedVersions(ctx, p.pool, p.def.Name, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("projection %s: %w", p.def.Name, err)
+	}
+	return out, nil
 }
 
 // lock takes the projection's advisory lock for the transaction and turns
@@ -231,6 +318,9 @@ func (p *Projection) Reset(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `TRUNCATE `+t); err != nil {
 				return fmt.Errorf("truncate %s: %w", t, err)
 			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1`, p.def.Name); err != nil {
+			return fmt.Errorf("forget applied versions: %w", err)
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM booking_checkpoints WHERE name = $1`, p.def.Name)
 		return err

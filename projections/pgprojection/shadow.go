@@ -411,6 +411,9 @@ func (p *Projection) SwapShadow(ctx context.Context, tenant uuid.UUID) (swapped 
 		if _, err := tx.Exec(ctx, `DELETE FROM booking_checkpoints WHERE name = $1`, p.ShadowCheckpointName()); err != nil {
 			return fmt.Errorf("delete the copies' checkpoint: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1`, p.ShadowCheckpointName()); err != nil {
+			return fmt.Errorf("delete the copies' applied versions: %w", err)
+		}
 		swapped = true
 		return nil
 	})
@@ -442,6 +445,15 @@ func (p *Projection) swapTables(ctx context.Context, tx pgx.Tx, tables []liveTab
 			return fmt.Errorf("move the copy of %s: %w", t.name, err)
 		}
 	}
+	// The copies' applied versions become the live ones: events the live
+	// appliers took beyond the copies' checkpoint are not in the new
+	// tables, and must not count as applied.
+	if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1`, p.def.Name); err != nil {
+		return fmt.Errorf("replace applied versions: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE read_model_streams SET projection = $1 WHERE projection = $2`, p.def.Name, p.ShadowCheckpointName()); err != nil {
+		return fmt.Errorf("replace applied versions: %w", err)
+	}
 	return postgres.SaveCheckpointTx(ctx, tx, p.def.Name, eventstore.Cursor{TransactionID: to.TransactionID, Position: to.Position})
 }
 
@@ -463,8 +475,17 @@ func insertColumns(ctx context.Context, tx pgx.Tx, t liveTable) ([]string, error
 	return cols, nil
 }
 
-// swapTenant replaces the tenant's rows of every live table by its copy's.
+// swapTenant replaces the tenant's rows of every live table by its copy's,
+// and the tenant's applied versions by the copies' (see swapTables).
 func (p *Projection) swapTenant(ctx context.Context, tx pgx.Tx, tables []liveTable, tenant uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1 AND tenant_id = $2`, p.def.Name, tenant); err != nil {
+		return fmt.Errorf("replace the tenant's applied versions: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO read_model_streams (projection, stream_id, tenant_id, version)
+		SELECT $1, stream_id, tenant_id, version FROM read_model_streams WHERE projection = $2 AND tenant_id = $3`,
+		p.def.Name, p.ShadowCheckpointName(), tenant); err != nil {
+		return fmt.Errorf("replace the tenant's applied versions: %w", err)
+	}
 	for _, t := range tables {
 		cols, err := insertColumns(ctx, tx, t)
 		if err != nil {
@@ -510,6 +531,9 @@ func (p *Projection) DropShadow(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{p.ShadowSchema()}.Sanitize()+` CASCADE`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM read_model_streams WHERE projection = $1`, p.ShadowCheckpointName()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM booking_checkpoints WHERE name = $1`, p.ShadowCheckpointName())

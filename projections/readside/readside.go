@@ -1,9 +1,20 @@
 // Package readside assembles the read side over one event store: the read
-// models (PostgreSQL when the store is, else in memory), the runners that
-// keep them current by tailing the store from their checkpoints, the
-// waiters that serve X-Min-Position, and the query handlers the HTTP layer
-// registers. bookingd opens one at start and closes it at shutdown;
-// bookingctl can Rebuild through it.
+// models (PostgreSQL when the store is, else in memory), the projectors
+// that keep them current, the waiters that serve X-Min-Position, and the
+// query handlers the HTTP layer registers. bookingd opens one at start
+// and closes it at shutdown; bookingctl can Rebuild through it.
+//
+// # Feeds
+//
+// With FeedStore (the zero Config) each projector is a projections.Runner
+// tailing the store from the projection's checkpoint. With FeedBus each
+// projection is also a consumer group on the published category topics
+// (ReadSide.Feeds, package busfeed): the caller runs the Feeds through
+// package stream/subscriber (StartBus, or bookingd's consumers), and a
+// Runner with Config.Grace moves the checkpoint over what the bus
+// applied and applies itself what the bus has not delivered within the
+// grace, so the checkpoint, which Waiter reads for X-Min-Position, never
+// stalls and never passes an event that is not applied.
 package readside
 
 import (
@@ -19,12 +30,14 @@ import (
 	"github.com/bookingengine/booking/projections"
 	"github.com/bookingengine/booking/projections/availability"
 	"github.com/bookingengine/booking/projections/bookings"
+	"github.com/bookingengine/booking/projections/busfeed"
 	"github.com/bookingengine/booking/projections/calendars"
 	"github.com/bookingengine/booking/projections/catalog"
 	"github.com/bookingengine/booking/projections/eventsource"
 	"github.com/bookingengine/booking/projections/pgprojection"
 	"github.com/bookingengine/booking/projections/reports"
 	"github.com/bookingengine/booking/queries"
+	"github.com/bookingengine/booking/stream/subscriber"
 )
 
 // Config tunes the read side. The zero value runs every projector with
@@ -35,7 +48,9 @@ type Config struct {
 	// PostgreSQL store only; in memory nobody else could).
 	SkipProjectors bool
 	// PollInterval is how often a caught-up projector looks for new
-	// events on PostgreSQL (default eventsource.DefaultPollInterval).
+	// events on PostgreSQL (default eventsource.DefaultPollInterval), and,
+	// with FeedBus, how often at most it moves the checkpoint over what
+	// the bus applied (default projections.DefaultPollInterval).
 	PollInterval time.Duration
 	// BatchSize caps the events of one apply (default
 	// projections.DefaultBatchSize).
@@ -45,12 +60,47 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives projector failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Feed chooses what feeds the projectors: FeedStore (the default) or
+	// FeedBus.
+	Feed Feed
+	// Grace is, with FeedBus, how long an event may wait for the bus
+	// before the projector applies it from the store (default
+	// DefaultGrace): the longest a read-your-writes query waits when the
+	// bus is down.
+	Grace time.Duration
 	// CalendarUIDDomain is the right-hand side of calendar entries' UIDs
 	// (<booking id>@<domain>); default DefaultCalendarUIDDomain. Changing
 	// it changes every UID, so subscribed calendars show each booking
 	// twice until they drop the old ones.
 	CalendarUIDDomain string
 }
+
+// Feed names what feeds the projectors.
+type Feed int
+
+const (
+	// FeedStore: each projector tails the event store.
+	FeedStore Feed = iota
+	// FeedBus: each projection consumes its category topics through its
+	// consumer group (ReadSide.Feeds), and a projector per projection
+	// moves the checkpoint and heals what the bus missed.
+	FeedBus
+)
+
+// String returns "store" or "bus".
+func (f Feed) String() string {
+	if f == FeedBus {
+		return "bus"
+	}
+	return "store"
+}
+
+// DefaultGrace is the default Config.Grace.
+const DefaultGrace = 2 * time.Second
+
+// LagCap bounds the count behind Lag, so that a projection far behind (a
+// rebuild) costs one bounded query.
+const LagCap = 1_000_000
 
 // DefaultCalendarUIDDomain is the default Config.CalendarUIDDomain. The
 // reserved .invalid top-level domain never names a real host, so the UIDs
@@ -76,8 +126,18 @@ type ReadSide struct {
 	// Catalog serves GET /resource-categories, /resources and /users.
 	Catalog queries.ListCatalogHandler
 
+	// Feeds are the bus handlers of the projections, in the order of
+	// Projections, with FeedBus unless SkipProjectors; nil otherwise. Run
+	// each as a consumer group (StartBus does): Feed.Config gives the
+	// group, topics and dedupe store.
+	Feeds []*busfeed.Feed
+	// Runners are the running projectors, in the order of Projections
+	// (none with SkipProjectors).
+	Runners []*projections.Runner
+
 	source *eventsource.Source
 	cfg    Config
+	runCtx context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -158,14 +218,68 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 		cfg:               cfg,
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rs.cancel = cancel
+	rs.runCtx, rs.cancel = runCtx, cancel
 	if !cfg.SkipProjectors {
+		rc := projections.RunnerConfig{BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval, Logger: cfg.Logger}
+		if cfg.Feed == FeedBus {
+			rc.Grace = cfg.Grace
+			if rc.Grace <= 0 {
+				rc.Grace = DefaultGrace
+			}
+		}
 		for _, p := range rs.Projections {
-			r := projections.NewRunner(src, p, projections.RunnerConfig{BatchSize: cfg.BatchSize, Logger: cfg.Logger})
+			r := projections.NewRunner(src, p, rc)
+			rs.Runners = append(rs.Runners, r)
 			rs.wg.Go(func() { _ = r.Run(runCtx) })
+			if cfg.Feed == FeedBus {
+				rs.Feeds = append(rs.Feeds, busfeed.New(p, src))
+			}
 		}
 	}
 	return rs, nil
+}
+
+// StartBus runs every Feed as a consumer group built from base (the
+// deployment's transport and topic naming: Redis, or Subscriber for the
+// embedded GoChannel; Group, Topics and Dedupe are the Feed's), until
+// Close. In embedded mode it returns once every subscriber has
+// subscribed, so that a relay started afterwards loses nothing; in Redis
+// mode at once (the consumers subscribe, and retry, in the background).
+// It fails when a subscriber cannot be built, or when ctx ends first.
+func (rs *ReadSide) StartBus(ctx context.Context, base subscriber.Config) error {
+	if base.Logger == nil {
+		base.Logger = rs.cfg.Logger
+	}
+	for _, f := range rs.Feeds {
+		sub, err := subscriber.New(f.Config(base))
+		if err != nil {
+			return fmt.Errorf("read side: bus feed %s: %w", f.Group(), err)
+		}
+		rs.wg.Go(func() {
+			if err := sub.Run(rs.runCtx, f.Handle); err != nil {
+				rs.cfg.Logger.Error("read side: bus feed stopped", slog.String("projection", f.Group()), slog.Any("error", err))
+			}
+		})
+		if base.Subscriber != nil {
+			select {
+			case <-sub.Ready():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// Lag returns how many committed events of p's categories lie after its
+// checkpoint (at most LagCap): the events a query that waits for the
+// newest position would wait for. Safe for concurrent use.
+func (rs *ReadSide) Lag(ctx context.Context, p projections.Projection) (int64, error) {
+	cp, err := p.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return rs.source.Pending(ctx, cp, p.Categories(), LagCap)
 }
 
 // Migrations returns the migration sets of every PostgreSQL read model.

@@ -73,7 +73,8 @@ func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.cp.Check(b); err != nil {
+	events, err := m.cp.Begin(b)
+	if err != nil {
 		return err
 	}
 	var (
@@ -81,9 +82,8 @@ func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 		tenants    = map[uuid.UUID]*tenantRow{}
 		resources  = map[uuid.UUID]*resourceRow{}
 		categories = map[uuid.UUID]*categoryRow{}
-		err        error
 	)
-	for _, e := range b.Events {
+	for _, e := range events {
 		switch k, id := streamKind(e.StreamID); k {
 		case kindBooking:
 			_, err = foldBooking(staged(bookings, m.bookings, id), e)
@@ -224,4 +224,12 @@ func (m *Memory) key(f queries.ReportFilter, r *bookingRow) (string, bool) {
 		return "", false
 	}
 	return f.Days[i].Date, true
+}
+
+// AppliedVersions returns the highest stream version applied of each of
+// the streams that have one.
+func (m *Memory) AppliedVersions(_ context.Context, streamIDs []string) (map[string]int64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp.Versions(streamIDs), nil
 }
