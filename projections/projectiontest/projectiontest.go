@@ -27,7 +27,10 @@ func MustPool(tb testing.TB, sets ...postgres.MigrationSet) *pgxpool.Pool {
 	url := testenv.NewDatabase(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, url)
+	pc, err := pgxpool.ParseConfig(url)
+	require.NoError(tb, err)
+	pc.AfterConnect = postgres.AfterConnect
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	require.NoError(tb, err)
 	tb.Cleanup(pool.Close)
 	require.NoError(tb, postgres.Migrate(ctx, pool, append([]postgres.MigrationSet{pgprojection.Migrations()}, sets...)...))
