@@ -177,7 +177,7 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 			return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
 		}
 	}
-	evs, err := unapplied(ctx, tx, name, b)
+	evs, applied, err := unapplied(ctx, tx, name, b)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 		if err := p.def.Apply(ctx, tx, evs); err != nil {
 			return err
 		}
-		if err := recordVersions(ctx, tx, name, evs); err != nil {
+		if err := recordVersions(ctx, tx, name, evs, applied); err != nil {
 			return err
 		}
 	}
@@ -196,16 +196,18 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 }
 
 // unapplied reads the versions recorded under name for the batch's
-// streams and returns the events above them (projections.Unapplied).
-func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, error) {
+// streams and returns the events above them (projections.Unapplied),
+// with the versions read.
+func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, map[string]int64, error) {
 	if len(b.Events) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	applied, err := appliedVersions(ctx, tx, name, projections.StreamIDs(b.Events))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
+	evs, err := projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
+	return evs, applied, err
 }
 
 type rowsQueryer interface {
@@ -233,8 +235,11 @@ func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs
 }
 
 // recordVersions raises the applied version of each stream of evs (in
-// stream order) to its last event's, in one statement.
-func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event) error {
+// stream order) to its last event's. Streams without a recorded version
+// (applied, as read in the same transaction under the projection's
+// lock, so nobody else can add one meanwhile) are written with COPY,
+// which is what a rebuild mostly does; the others with one upsert.
+func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event, applied map[string]int64) error {
 	last := make(map[string]int, len(evs))
 	var ids []string
 	for i, e := range evs {
@@ -243,6 +248,26 @@ func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projectio
 		}
 		last[e.StreamID] = i
 	}
+	var fresh [][]any
+	known := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := applied[id]; ok {
+			known = append(known, id)
+			continue
+		}
+		e := evs[last[id]]
+		fresh = append(fresh, []any{name, id, e.TenantID, e.StreamVersion})
+	}
+	if len(fresh) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"read_model_streams"}, []string{"projection", "stream_id", "tenant_id", "version"},
+			pgx.CopyFromRows(fresh)); err != nil {
+			return fmt.Errorf("record applied versions: %w", err)
+		}
+	}
+	if len(known) == 0 {
+		return nil
+	}
+	ids = known
 	tenants := make([]uuid.UUID, len(ids))
 	versions := make([]int64, len(ids))
 	for i, id := range ids {

@@ -112,6 +112,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // command load. Run it once:
 //
 //	READSIDE_BENCH_BOOKINGS=1000000 go test -run '^$' -bench BenchmarkReadSide -benchtime 1x -timeout 2h ./projections/readside/
+//
+// READSIDE_BENCH_ONLY=rebuild stops after the rebuilds.
 func BenchmarkReadSide(b *testing.B) {
 	n := 20_000
 	if s := os.Getenv("READSIDE_BENCH_BOOKINGS"); s != "" {
@@ -183,6 +185,9 @@ func BenchmarkReadSide(b *testing.B) {
 			b.ReportMetric(rate, "rebuild-"+p.Name()+"-events/s")
 			b.ReportMetric(rate/bare, "rebuild-"+p.Name()+"/readall")
 		}
+	}
+	if os.Getenv("READSIDE_BENCH_ONLY") == "rebuild" {
+		return
 	}
 	// Queries run against read models in their steady state: vacuumed
 	// (visibility map and hint bits set) and checkpointed, as a live
