@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,12 +390,14 @@ func TestRunnerGrace(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	slow := projections.NewRunner(src, cat, projections.RunnerConfig{Grace: time.Hour, PollInterval: time.Millisecond})
+	counting := &countingSource{Source: src}
+	slow := projections.NewRunner(counting, cat, projections.RunnerConfig{Grace: time.Hour, PollInterval: time.Millisecond})
 	go func() { _ = slow.Run(runCtx) }()
 	time.Sleep(200 * time.Millisecond)
 	cp, err := cat.Checkpoint(ctx)
 	require.NoError(t, err)
 	require.Equal(t, projections.Cursor{}, cp, "nothing applied, nothing past the grace")
+	require.EqualValues(t, 1, counting.reads.Load(), "while it waits for the bus, the Runner looks the events it read up again, without reading them again")
 
 	feed := busfeed.New(cat, src)
 	recs, err := store.ReadAll(ctx, eventstore.Cursor{}, eventstore.Filter{}, 100_000)
@@ -446,4 +449,15 @@ func TestBusFeedGapTheStoreCannotFill(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, applied)
 	require.Zero(t, feed.Stats().Applied)
+}
+
+// countingSource counts the ReadAll calls of a Source.
+type countingSource struct {
+	projections.Source
+	reads atomic.Int64
+}
+
+func (c *countingSource) ReadAll(ctx context.Context, after projections.Cursor, categories []string, limit int) ([]projections.Event, error) {
+	c.reads.Add(1)
+	return c.Source.ReadAll(ctx, after, categories, limit)
 }

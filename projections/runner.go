@@ -74,7 +74,13 @@ type Runner struct {
 	// sightings remembers when reads first returned the events up to a
 	// cursor, in read-all order, for Grace.
 	sightings []sighting
-	healed    atomic.Int64
+	// read holds the events a grace step read after readFrom and left to
+	// the bus: while the bus is behind, the next steps look them up again
+	// instead of reading (and decoding) the same events every poll. The
+	// store's read-all prefix after a cursor never changes once read.
+	read     []Event
+	readFrom Cursor
+	healed   atomic.Int64
 }
 
 // sighting: the events up to cursor were first read at at.
@@ -203,12 +209,14 @@ func (r *Runner) step(ctx context.Context, cur Cursor) (next Cursor, n int, due 
 		next, n, err = r.apply(ctx, cur)
 		return next, n, 0, err
 	}
-	evs, err := r.src.ReadAll(ctx, cur, r.p.Categories(), r.cfg.BatchSize)
-	if err != nil {
-		return cur, 0, 0, fmt.Errorf("projection %s: read after %s: %w", r.p.Name(), cur, err)
-	}
-	if len(evs) == 0 {
-		return cur, 0, 0, nil
+	evs := r.cached(cur)
+	if evs == nil {
+		if evs, err = r.src.ReadAll(ctx, cur, r.p.Categories(), r.cfg.BatchSize); err != nil {
+			return cur, 0, 0, fmt.Errorf("projection %s: read after %s: %w", r.p.Name(), cur, err)
+		}
+		if len(evs) == 0 {
+			return cur, 0, 0, nil
+		}
 	}
 	applied, err := r.p.AppliedVersions(ctx, StreamIDs(evs))
 	if err != nil {
@@ -230,17 +238,43 @@ func (r *Runner) step(ctx context.Context, cur Cursor) (next Cursor, n int, due 
 		healed++
 	}
 	if k == 0 {
+		r.keep(cur, evs)
 		return cur, 0, due, nil
 	}
 	if err := r.applyBatch(ctx, cur, evs[:k]); err != nil {
+		r.keep(Cursor{}, nil)
 		return cur, 0, 0, err
 	}
+	r.keep(CursorOf(evs[k-1]), evs[k:])
 	if healed > 0 {
 		r.healed.Add(int64(healed))
 		r.cfg.Logger.WarnContext(ctx, "projection: applying events the bus has not delivered in time", slog.String("projection", r.p.Name()),
 			slog.Int("events", healed), slog.Duration("grace", r.cfg.Grace), slog.String("after", cur.String()))
 	}
 	return CursorOf(evs[k-1]), k, 0, nil
+}
+
+// cached returns the events a step kept after cur, nil when it kept none
+// there.
+func (r *Runner) cached(cur Cursor) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.read) == 0 || r.readFrom != cur {
+		return nil
+	}
+	return r.read
+}
+
+// keep remembers evs, the events read after from that are not applied
+// yet (none: forget).
+func (r *Runner) keep(from Cursor, evs []Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(evs) == 0 {
+		r.read, r.readFrom = nil, Cursor{}
+		return
+	}
+	r.read, r.readFrom = evs, from
 }
 
 // sight records that the events after cur up to upTo were read at now,
