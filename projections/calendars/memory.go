@@ -11,6 +11,7 @@ import (
 
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/internal/stage"
 	"github.com/bookingengine/booking/queries"
 )
 
@@ -51,20 +52,6 @@ func (m *Memory) Name() string { return Name }
 // Categories returns the categories the projection reads.
 func (m *Memory) Categories() []string { return categories }
 
-// staged returns the working copy of a row: the staged one, else a copy
-// of the stored one, else a new one.
-func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
-	if r := work[id]; r != nil {
-		return r
-	}
-	r := new(T)
-	if old := stored[id]; old != nil {
-		*r = *old
-	}
-	work[id] = r
-	return r
-}
-
 // Apply folds the batch in atomically with its checkpoint: on an error
 // nothing changes.
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
@@ -83,11 +70,11 @@ func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 		var err error
 		switch kind {
 		case "booking":
-			_, err = foldEntry(staged(entries, m.entries, id), e)
+			_, err = foldEntry(stage.Row(entries, m.entries, id), e)
 		case "series":
-			_, err = foldSeries(staged(series, m.series, id), e)
+			_, err = foldSeries(stage.Row(series, m.series, id), e)
 		default:
-			_, err = foldOwner(staged(owners, m.owners, id), e)
+			_, err = foldOwner(stage.Row(owners, m.owners, id), e)
 		}
 		if err != nil {
 			return fmt.Errorf("projection %s: %w", Name, err)

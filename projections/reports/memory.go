@@ -12,6 +12,7 @@ import (
 
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/internal/stage"
 	"github.com/bookingengine/booking/queries"
 )
 
@@ -54,20 +55,6 @@ func (m *Memory) Name() string { return Name }
 // Categories returns the categories the projection reads.
 func (m *Memory) Categories() []string { return categories }
 
-// staged returns the working copy of a row: the staged one, else a copy
-// of the stored one, else a new one.
-func staged[T any](work, stored map[uuid.UUID]*T, id uuid.UUID) *T {
-	if r := work[id]; r != nil {
-		return r
-	}
-	r := new(T)
-	if old := stored[id]; old != nil {
-		*r = *old
-	}
-	work[id] = r
-	return r
-}
-
 // Apply folds the batch in atomically with its checkpoint: on an error
 // nothing changes.
 func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
@@ -86,13 +73,13 @@ func (m *Memory) Apply(_ context.Context, b projections.Batch) error {
 	for _, e := range events {
 		switch k, id := streamKind(e.StreamID); k {
 		case kindBooking:
-			_, err = foldBooking(staged(bookings, m.bookings, id), e)
+			_, err = foldBooking(stage.Row(bookings, m.bookings, id), e)
 		case kindTenant:
-			_, err = foldTenant(staged(tenants, m.tenants, id), e)
+			_, err = foldTenant(stage.Row(tenants, m.tenants, id), e)
 		case kindResource:
-			_, err = foldResource(staged(resources, m.resources, id), e)
+			_, err = foldResource(stage.Row(resources, m.resources, id), e)
 		case kindCategory:
-			_, err = foldCategory(staged(categories, m.categories, id), e)
+			_, err = foldCategory(stage.Row(categories, m.categories, id), e)
 		}
 		if err != nil {
 			return fmt.Errorf("projection %s: %w", Name, err)
