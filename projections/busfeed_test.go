@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"slices"
 	"sync/atomic"
@@ -385,19 +386,28 @@ func TestRunnerGrace(t *testing.T) {
 	w := setup(t, cmd)
 	src := eventsource.New(store, time.Millisecond)
 	cat := catalog.NewMemory()
+	for i := range 100 {
+		_, err := cmd.CreateUser(ctx, adminOf(w.tenants[0]), commands.CreateUser{Input: domain.UserInput{
+			Email: fmt.Sprintf("waiting%d@example.com", i), Name: "Waiting", Role: domain.RoleClient}})
+		require.NoError(t, err)
+	}
 	head, err := store.HeadPosition(ctx)
 	require.NoError(t, err)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	counting := &countingSource{Source: src}
-	slow := projections.NewRunner(counting, cat, projections.RunnerConfig{Grace: time.Hour, PollInterval: time.Millisecond})
+	asked := &askingProjection{Projection: cat}
+	slow := projections.NewRunner(counting, asked, projections.RunnerConfig{Grace: time.Hour, PollInterval: time.Millisecond})
 	go func() { _ = slow.Run(runCtx) }()
 	time.Sleep(200 * time.Millisecond)
 	cp, err := cat.Checkpoint(ctx)
 	require.NoError(t, err)
 	require.Equal(t, projections.Cursor{}, cp, "nothing applied, nothing past the grace")
 	require.EqualValues(t, 1, counting.reads.Load(), "while it waits for the bus, the Runner looks the events it read up again, without reading them again")
+	require.Greater(t, counting.events.Load(), int64(64))
+	require.Greater(t, asked.calls.Load(), int64(10), "it asked again on every poll")
+	require.LessOrEqual(t, asked.most.Load(), int64(64), "each poll asks about the next few streams only, not about every event held")
 
 	feed := busfeed.New(cat, src)
 	recs, err := store.ReadAll(ctx, eventstore.Cursor{}, eventstore.Filter{}, 100_000)
@@ -454,10 +464,29 @@ func TestBusFeedGapTheStoreCannotFill(t *testing.T) {
 // countingSource counts the ReadAll calls of a Source.
 type countingSource struct {
 	projections.Source
-	reads atomic.Int64
+	reads, events atomic.Int64
 }
 
 func (c *countingSource) ReadAll(ctx context.Context, after projections.Cursor, categories []string, limit int) ([]projections.Event, error) {
 	c.reads.Add(1)
-	return c.Source.ReadAll(ctx, after, categories, limit)
+	evs, err := c.Source.ReadAll(ctx, after, categories, limit)
+	c.events.Add(int64(len(evs)))
+	return evs, err
+}
+
+// askingProjection counts the AppliedVersions calls of a Projection and
+// keeps the most streams one call asked about.
+type askingProjection struct {
+	projections.Projection
+	calls, most atomic.Int64
+}
+
+func (a *askingProjection) AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
+	a.calls.Add(1)
+	for n := int64(len(streamIDs)); n > a.most.Load(); {
+		if a.most.CompareAndSwap(a.most.Load(), n) {
+			break
+		}
+	}
+	return a.Projection.AppliedVersions(ctx, streamIDs)
 }

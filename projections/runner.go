@@ -80,7 +80,10 @@ type Runner struct {
 	// store's read-all prefix after a cursor never changes once read.
 	read     []Event
 	readFrom Cursor
-	healed   atomic.Int64
+	// known holds the applied versions learned for the streams of read;
+	// only Run's goroutine (step) uses it.
+	known  map[string]int64
+	healed atomic.Int64
 }
 
 // sighting: the events up to cursor were first read at at.
@@ -218,15 +221,22 @@ func (r *Runner) step(ctx context.Context, cur Cursor) (next Cursor, n int, due 
 			return cur, 0, 0, nil
 		}
 	}
-	applied, err := r.p.AppliedVersions(ctx, StreamIDs(evs))
-	if err != nil {
-		return cur, 0, 0, fmt.Errorf("projection %s: %w", r.p.Name(), err)
-	}
 	now := time.Now()
 	r.sight(cur, CursorOf(evs[len(evs)-1]), now)
-	k, healed := 0, 0
-	for _, e := range evs {
-		if applied[e.StreamID] >= e.StreamVersion {
+	known := r.knownVersions()
+	k, healed, looked := 0, 0, 0
+	for k < len(evs) {
+		e := evs[k]
+		if known[e.StreamID] < e.StreamVersion && k >= looked {
+			// Ask the projection about the next window only: while the
+			// bus is behind, each poll looks up a few streams, not every
+			// event the Runner holds.
+			looked = min(k+lookupWindow, len(evs))
+			if err := r.lookUp(ctx, known, evs[k:looked]); err != nil {
+				return cur, 0, 0, err
+			}
+		}
+		if known[e.StreamID] >= e.StreamVersion {
 			k++
 			continue
 		}
@@ -266,15 +276,65 @@ func (r *Runner) cached(cur Cursor) []Event {
 }
 
 // keep remembers evs, the events read after from that are not applied
-// yet (none: forget).
+// yet (none: forget), and forgets the known versions of other streams.
 func (r *Runner) keep(from Cursor, evs []Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(evs) == 0 {
-		r.read, r.readFrom = nil, Cursor{}
+		r.read, r.readFrom, r.known = nil, Cursor{}, nil
 		return
 	}
 	r.read, r.readFrom = evs, from
+	streams := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		streams[e.StreamID] = true
+	}
+	for id := range r.known {
+		if !streams[id] {
+			delete(r.known, id)
+		}
+	}
+}
+
+// lookupWindow is how many held events a grace step asks the projection
+// about at once.
+const lookupWindow = 64
+
+// knownVersions returns the versions the Runner has learned the
+// projection applied, for the events it holds.
+func (r *Runner) knownVersions() map[string]int64 {
+	if r.known == nil {
+		r.known = map[string]int64{}
+	}
+	return r.known
+}
+
+// lookUp asks the projection for the applied versions of the streams of
+// evs that known does not show applied yet, and raises known to them.
+// Known versions only ever rise while the Runner holds the events: a
+// version that turns out too high (the projection was reset meanwhile)
+// makes the Runner hand an event to Apply before its grace, and Apply
+// still applies only what the projection lacks.
+func (r *Runner) lookUp(ctx context.Context, known map[string]int64, evs []Event) error {
+	var ids []string
+	seen := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		if known[e.StreamID] < e.StreamVersion && !seen[e.StreamID] {
+			seen[e.StreamID] = true
+			ids = append(ids, e.StreamID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	applied, err := r.p.AppliedVersions(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("projection %s: %w", r.p.Name(), err)
+	}
+	for id, v := range applied {
+		known[id] = max(known[id], v)
+	}
+	return nil
 }
 
 // sight records that the events after cur up to upTo were read at now,
