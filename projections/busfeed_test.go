@@ -117,7 +117,7 @@ func requireEqualsRebuild(t *testing.T, rs *readside.ReadSide, store eventstore.
 	pg, isPG := store.(*postgres.Store)
 	var liveTables map[string][]string
 	if isPG {
-		liveTables = dumpTables(t, pg.Pool())
+		liveTables = dumpTables(t, pg.Pool(), rs.Projections)
 		require.NotEmpty(t, liveTables["read_bookings"])
 	}
 	require.NoError(t, rs.Close())
@@ -125,7 +125,7 @@ func requireEqualsRebuild(t *testing.T, rs *readside.ReadSide, store eventstore.
 	require.NoError(t, err)
 	require.Equal(t, live, readModelState(t, rs, w))
 	if isPG {
-		require.Equal(t, liveTables, dumpTables(t, pg.Pool()))
+		require.Equal(t, liveTables, dumpTables(t, pg.Pool(), rs.Projections))
 	}
 }
 

@@ -2,10 +2,17 @@
 // projections.Projection on PostgreSQL: each batch is applied in one
 // transaction together with the projection's checkpoint (a row of the
 // event store's booking_checkpoints, written with postgres.SaveCheckpointTx)
-// and the stream versions it applied (table read_model_streams, which
-// also filters out the events applied before), appliers of one projection
-// are serialised across processes, and Reset empties the tables, the
-// versions and the checkpoint at once.
+// or, for a bus batch, the stream versions it applied (table
+// read_model_streams), appliers of one projection are serialised across
+// processes, and Reset empties the tables, the versions and the
+// checkpoint at once.
+//
+// A stream's applied version is the greater of two: the version recorded
+// in read_model_streams (what the bus applied, possibly ahead of the
+// checkpoint), and the last version of the stream at or below the
+// checkpoint in the event store's booking_events (what the checkpoint
+// says is applied). So a store batch, a rebuild's above all, records
+// nothing per stream: moving the checkpoint is the record.
 //
 // A read model package embeds its own migration set for its tables and
 // passes it to postgres.Migrate (or Config.Migrations) next to the event
@@ -177,7 +184,7 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 			return fmt.Errorf("%w: stored %s, batch after %s", projections.ErrCheckpointMoved, cur, b.From)
 		}
 	}
-	evs, applied, err := unapplied(ctx, tx, name, b)
+	evs, err := unapplied(ctx, tx, name, b)
 	if err != nil {
 		return err
 	}
@@ -185,38 +192,74 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 		if err := p.def.Apply(ctx, tx, evs); err != nil {
 			return err
 		}
-		if err := recordVersions(ctx, tx, name, evs, applied); err != nil {
-			return err
-		}
 	}
 	if b.FromBus {
-		return nil
+		if len(evs) == 0 {
+			return nil
+		}
+		return recordVersions(ctx, tx, name, evs)
 	}
 	return postgres.SaveCheckpointTx(ctx, tx, name, eventstore.Cursor{TransactionID: b.To.TransactionID, Position: b.To.Position})
 }
 
-// unapplied reads the versions recorded under name for the batch's
-// streams and returns the events above them (projections.Unapplied),
-// with the versions read.
-func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, map[string]int64, error) {
+// unapplied reads the applied versions under name of the batch's streams
+// and returns the events above them (projections.Unapplied). A store batch follows the checkpoint (applyTx checked),
+// so only the bus can have applied its events: the recorded versions
+// suffice. A bus batch may hold events at or below the checkpoint.
+func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, error) {
 	if len(b.Events) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	applied, err := appliedVersions(ctx, tx, name, projections.StreamIDs(b.Events))
+	ids := projections.StreamIDs(b.Events)
+	var (
+		applied map[string]int64
+		err     error
+	)
+	if b.FromBus {
+		applied, err = appliedVersions(ctx, tx, name, ids)
+	} else {
+		applied, err = recordedVersions(ctx, tx, name, ids)
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	evs, err := projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
-	return evs, applied, err
+	return projections.Unapplied(b.Events, applied, b.FromBus && b.Contiguous)
 }
 
 type rowsQueryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
-	rows, err := db.Query(ctx, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`,
+// recordedVersions reads the versions recorded under name.
+func recordedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
+	return versions(ctx, db, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`,
 		name, streamIDs)
+}
+
+// appliedVersionsQuery gives each stream the greater of its recorded
+// version and its last version at or below the checkpoint of $1, which
+// the unique index on (stream_id, stream_version) finds by walking the
+// stream's versions down from the newest.
+const appliedVersionsQuery = `
+	SELECT s.id, greatest(r.version, e.version)
+	FROM unnest($2::text[]) AS s(id)
+	LEFT JOIN booking_checkpoints c ON c.name = $1
+	LEFT JOIN read_model_streams r ON r.projection = $1 AND r.stream_id = s.id
+	LEFT JOIN LATERAL (
+		SELECT be.stream_version AS version FROM booking_events be
+		WHERE be.stream_id = s.id AND (be.transaction_id, be.position) <= (c.transaction_id, c.position)
+		ORDER BY be.stream_version DESC LIMIT 1
+	) e ON true
+	WHERE r.version IS NOT NULL OR e.version IS NOT NULL`
+
+// appliedVersions reads the applied versions under name (see the package
+// doc).
+func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
+	return versions(ctx, db, appliedVersionsQuery, name, streamIDs)
+}
+
+func versions(ctx context.Context, db rowsQueryer, q, name string, streamIDs []string) (map[string]int64, error) {
+	rows, err := db.Query(ctx, q, name, streamIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read applied versions: %w", err)
 	}
@@ -234,12 +277,9 @@ func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs
 	return out, nil
 }
 
-// recordVersions raises the applied version of each stream of evs (in
-// stream order) to its last event's. Streams without a recorded version
-// (applied, as read in the same transaction under the projection's
-// lock, so nobody else can add one meanwhile) are written with COPY,
-// which is what a rebuild mostly does; the others with one upsert.
-func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event, applied map[string]int64) error {
+// recordVersions raises the recorded version of each stream of evs (a bus
+// batch, in stream order) to its last event's, with one upsert.
+func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projections.Event) error {
 	last := make(map[string]int, len(evs))
 	var ids []string
 	for i, e := range evs {
@@ -248,26 +288,6 @@ func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projectio
 		}
 		last[e.StreamID] = i
 	}
-	var fresh [][]any
-	known := ids[:0:0]
-	for _, id := range ids {
-		if _, ok := applied[id]; ok {
-			known = append(known, id)
-			continue
-		}
-		e := evs[last[id]]
-		fresh = append(fresh, []any{name, id, e.TenantID, e.StreamVersion})
-	}
-	if len(fresh) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"read_model_streams"}, []string{"projection", "stream_id", "tenant_id", "version"},
-			pgx.CopyFromRows(fresh)); err != nil {
-			return fmt.Errorf("record applied versions: %w", err)
-		}
-	}
-	if len(known) == 0 {
-		return nil
-	}
-	ids = known
 	tenants := make([]uuid.UUID, len(ids))
 	versions := make([]int64, len(ids))
 	for i, id := range ids {
@@ -283,7 +303,8 @@ func recordVersions(ctx context.Context, tx pgx.Tx, name string, evs []projectio
 	return nil
 }
 
-// AppliedVersions implements projections.Projection: one query.
+// AppliedVersions implements projections.Projection: one query (see the
+// package doc).
 func (p *Projection) AppliedVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
 	out, err := appliedVersions(ctx, p.pool, p.def.Name, streamIDs)
 	if err != nil {
