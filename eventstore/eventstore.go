@@ -158,6 +158,10 @@ func CursorOf(e RecordedEvent) Cursor {
 type Filter struct {
 	Categories []string
 	TenantID   uuid.UUID
+	// PayloadOnly leaves each event's Metadata and Hash empty, for a
+	// reader that needs neither (a projection): less for the store to
+	// send and for the client to decode. It selects nothing.
+	PayloadOnly bool
 }
 
 // Snapshot is a serialized aggregate state at a stream version.

@@ -428,6 +428,11 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eve
 	if err := s.prepare(out); err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
+	if filter.PayloadOnly {
+		for i := range out {
+			out[i].Metadata, out[i].Hash = eventstore.Metadata{}, nil
+		}
+	}
 	return out, nil
 }
 

@@ -25,10 +25,29 @@ func scanEvent(row pgx.CollectableRow) (eventstore.RecordedEvent, error) {
 	return e, err
 }
 
+// payloadColumns are eventColumns without metadata and hash
+// (Filter.PayloadOnly).
+const payloadColumns = `position, transaction_id, tenant_id, stream_id, category, stream_version,
+	event_id, type, event_version, data, recorded_at`
+
+// scanPayload reads one row of payloadColumns.
+func scanPayload(row pgx.CollectableRow) (eventstore.RecordedEvent, error) {
+	var e eventstore.RecordedEvent
+	err := row.Scan(&e.Position, &e.TransactionID, (*[16]byte)(&e.TenantID), &e.StreamID, &e.Category,
+		&e.StreamVersion, (*[16]byte)(&e.ID), &e.Type, &e.EventVersion, (*[]byte)(&e.Data), &e.RecordedAt)
+	e.RecordedAt = e.RecordedAt.UTC()
+	return e, err
+}
+
 // collectEvents reads rows of eventColumns and upcasts each event.
 func (s *Store) collectEvents(rows pgx.Rows, capacity int) ([]eventstore.RecordedEvent, error) {
+	return s.collect(rows, capacity, scanEvent)
+}
+
+// collect reads rows with scan and upcasts each event.
+func (s *Store) collect(rows pgx.Rows, capacity int, scan pgx.RowToFunc[eventstore.RecordedEvent]) ([]eventstore.RecordedEvent, error) {
 	events := make([]eventstore.RecordedEvent, 0, capacity)
-	events, err := pgx.AppendRows(events, rows, scanEvent)
+	events, err := pgx.AppendRows(events, rows, scan)
 	if err != nil {
 		return nil, err
 	}
@@ -116,17 +135,28 @@ func (s *Store) StreamVersion(ctx context.Context, streamID string) (_ int64, er
 // The watermark is STABLE, hence evaluated once per query, and bounds the
 // index scan on (transaction_id, position).
 const (
-	readAllHead = `SELECT ` + eventColumns + ` FROM booking_events
+	readAllWhere = `
 		WHERE (transaction_id, position) > ($1, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	readAllTail = `
 		ORDER BY transaction_id, position
 		LIMIT $3`
-	readAllQuery          = readAllHead + readAllTail
-	readAllCategory       = readAllHead + ` AND category = ANY($4)` + readAllTail
-	readAllTenant         = readAllHead + ` AND tenant_id = $4` + readAllTail
-	readAllCategoryTenant = readAllHead + ` AND category = ANY($4) AND tenant_id = $5` + readAllTail
 )
+
+// readAllQueries holds the ReadAll queries, indexed by PayloadOnly (1)
+// and then by the filter's shape: none, categories, tenant, both.
+var readAllQueries = func() (q [2][4]string) {
+	for lean, columns := range []string{eventColumns, payloadColumns} {
+		head := `SELECT ` + columns + ` FROM booking_events` + readAllWhere
+		q[lean] = [4]string{
+			head + readAllTail,
+			head + ` AND category = ANY($4)` + readAllTail,
+			head + ` AND tenant_id = $4` + readAllTail,
+			head + ` AND category = ANY($4) AND tenant_id = $5` + readAllTail,
+		}
+	}
+	return q
+}()
 
 // ReadAll returns up to limit committed events after the cursor that match
 // the filter, in (TransactionID, Position) order, upcast. It returns only
@@ -142,22 +172,27 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eve
 		return nil, nil
 	}
 	limit = min(limit, s.cfg.MaxReadAll)
+	lean, scan := 0, scanEvent
+	if filter.PayloadOnly {
+		lean, scan = 1, scanPayload
+	}
+	queries := readAllQueries[lean]
 	var rows pgx.Rows
 	tenant := filter.TenantID != uuid.Nil
 	switch {
 	case len(filter.Categories) > 0 && tenant:
-		rows, err = s.pool.Query(ctx, readAllCategoryTenant, after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[3], after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
 	case len(filter.Categories) > 0:
-		rows, err = s.pool.Query(ctx, readAllCategory, after.TransactionID, after.Position, limit, filter.Categories)
+		rows, err = s.pool.Query(ctx, queries[1], after.TransactionID, after.Position, limit, filter.Categories)
 	case tenant:
-		rows, err = s.pool.Query(ctx, readAllTenant, after.TransactionID, after.Position, limit, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[2], after.TransactionID, after.Position, limit, filter.TenantID)
 	default:
-		rows, err = s.pool.Query(ctx, readAllQuery, after.TransactionID, after.Position, limit)
+		rows, err = s.pool.Query(ctx, queries[0], after.TransactionID, after.Position, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d/%d: %w", after.TransactionID, after.Position, err)
 	}
-	events, err := s.collectEvents(rows, min(limit, 1024))
+	events, err := s.collect(rows, min(limit, 1024), scan)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d/%d: %w", after.TransactionID, after.Position, err)
 	}

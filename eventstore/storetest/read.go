@@ -218,6 +218,19 @@ func testReadAllFilters(t *testing.T, h Harness) {
 				require.True(t, matches(tc.filter, e))
 			}
 
+			// PayloadOnly selects the same events, without their metadata
+			// and hash.
+			lean := tc.filter
+			lean.PayloadOnly = true
+			bare, err := s.ReadAll(t.Context(), eventstore.Cursor{}, lean, readAllLimit)
+			require.NoError(t, err)
+			require.Len(t, bare, len(got))
+			for i, e := range got {
+				e.Metadata, e.Hash = eventstore.Metadata{}, nil
+				require.Equal(t, e, bare[i])
+			}
+			require.Equal(t, ids(want), ids(readPages(t, s, eventstore.Cursor{}, lean, 2)))
+
 			// Paging a filtered read finds the same events: the limit
 			// counts matching events, and the cursor of the last one
 			// continues past the events it filtered out.

@@ -58,7 +58,7 @@ func New(store eventstore.Store, pollInterval time.Duration) *Source {
 // ReadAll reads through the store's ReadAll (see eventstore.Store).
 func (s *Source) ReadAll(ctx context.Context, after projections.Cursor, categories []string, limit int) ([]projections.Event, error) {
 	recs, err := s.store.ReadAll(ctx, eventstore.Cursor{TransactionID: after.TransactionID, Position: after.Position},
-		eventstore.Filter{Categories: categories}, limit)
+		eventstore.Filter{Categories: categories, PayloadOnly: true}, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (s *Source) Pending(ctx context.Context, after projections.Cursor, categori
 	var n int64
 	for n < limit {
 		evs, err := s.store.ReadAll(ctx, eventstore.Cursor{TransactionID: after.TransactionID, Position: after.Position},
-			eventstore.Filter{Categories: categories}, int(min(limit-n, 10_000)))
+			eventstore.Filter{Categories: categories, PayloadOnly: true}, int(min(limit-n, 10_000)))
 		if err != nil {
 			return 0, fmt.Errorf("count events after %s: %w", after, err)
 		}
