@@ -289,8 +289,13 @@ func TestBusFeedHealsWhatTheBusMissed(t *testing.T) {
 	require.NoError(t, rs.StartBus(ctx, subscriber.Config{Redis: client, Naming: naming, Consumer: "projector"}))
 	workload(t, cmd, w, 2, 30, 4)
 	waitApplied(t, rs, store, 60*time.Second)
-	require.Positive(t, healed(rs), "the projectors applied the trimmed history from the store")
-	applied, _ := busApplied(rs)
+	// The trimmed history reached the read models from the store: through
+	// the projectors once their grace ended, or through the bus handlers
+	// filling the gaps before the later events of the same streams,
+	// whichever came first (on a loaded host the bus can win for every
+	// stream).
+	applied, filled := busApplied(rs)
+	require.Positive(t, healed(rs)+int64(filled), "the projectors applied the trimmed history from the store")
 	require.Positive(t, applied, "the later events came through the bus")
 	for _, p := range rs.Projections {
 		n, err := client.XLen(ctx, subscriber.DeadLetterTopic(prefix, p.Name())).Result()
