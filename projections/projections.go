@@ -14,12 +14,15 @@
 // Every projection is
 //
 //   - idempotent: every apply records, in the same transaction as the
-//     rows, the highest stream version the projection has applied of each
-//     stream (AppliedVersions; on PostgreSQL table read_model_streams),
-//     and skips an event at or below it, so a redelivery, an old event
-//     arriving after a newer one, or an event that both feeds deliver,
-//     leaves the read model unchanged; each row also keeps the version
-//     that last changed it;
+//     rows, what it applied: a store batch its read-all cursor (the
+//     checkpoint), a bus batch the highest version of each stream (on
+//     PostgreSQL table read_model_streams); a stream's applied version
+//     (AppliedVersions) is the greater of the recorded one and its last
+//     version at or below the checkpoint, and an apply skips every event
+//     at or below it, so a redelivery, an old event arriving after a
+//     newer one, or an event that both feeds deliver, leaves the read
+//     model unchanged; each row also keeps the version that last changed
+//     it;
 //   - checkpointed: a batch read from the store is applied in one
 //     transaction together with the read-all cursor after it (Batch.To), so
 //     after a crash the projection resumes exactly after the last event it

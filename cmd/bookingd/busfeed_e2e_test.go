@@ -173,23 +173,32 @@ func TestProjectionConfig(t *testing.T) {
 	require.Equal(t, "bus", c.ProjectionFeed)
 	require.Equal(t, 2*time.Second, c.ProjectionGrace)
 	require.Equal(t, int64(defaultProjectionMaxLag), c.ProjectionMaxLag)
+	require.Zero(t, c.ProjectionBusBatch, "the read side's default")
 
-	c, err = ConfigFromArgs(nil, getenv(map[string]string{"PROJECTION_FEED": "store", "PROJECTION_GRACE": "500ms", "PROJECTION_MAX_LAG": "7"}))
+	c, err = ConfigFromArgs(nil, getenv(map[string]string{"PROJECTION_FEED": "store", "PROJECTION_GRACE": "500ms", "PROJECTION_MAX_LAG": "7",
+		"PROJECTION_BUS_BATCH": "1"}))
 	require.NoError(t, err)
 	require.Equal(t, "store", c.ProjectionFeed)
 	require.Equal(t, 500*time.Millisecond, c.ProjectionGrace)
 	require.Equal(t, int64(7), c.ProjectionMaxLag)
+	require.Equal(t, 1, c.ProjectionBusBatch)
 
-	c, err = ConfigFromArgs([]string{"--projection-feed=bus", "--projection-grace=3s", "--projection-max-lag=9"}, getenv(map[string]string{"PROJECTION_FEED": "store"}))
+	c, err = ConfigFromArgs([]string{"--projection-feed=bus", "--projection-grace=3s", "--projection-max-lag=9", "--projection-bus-batch=64"},
+		getenv(map[string]string{"PROJECTION_FEED": "store"}))
 	require.NoError(t, err)
 	require.Equal(t, "bus", c.ProjectionFeed)
 	require.Equal(t, 3*time.Second, c.ProjectionGrace)
 	require.Equal(t, int64(9), c.ProjectionMaxLag)
+	require.Equal(t, 64, c.ProjectionBusBatch)
 
-	_, err = ConfigFromArgs(nil, getenv(map[string]string{"PROJECTION_FEED": "kafka", "PROJECTION_GRACE": "soon", "PROJECTION_MAX_LAG": "-1"}))
+	_, err = ConfigFromArgs(nil, getenv(map[string]string{"PROJECTION_FEED": "kafka", "PROJECTION_GRACE": "soon", "PROJECTION_MAX_LAG": "-1",
+		"PROJECTION_BUS_BATCH": "many"}))
 	require.ErrorContains(t, err, `projection feed "kafka"`)
 	require.ErrorContains(t, err, `PROJECTION_GRACE="soon"`)
 	require.ErrorContains(t, err, "projection max lag must not be negative")
+	require.ErrorContains(t, err, `PROJECTION_BUS_BATCH="many"`)
+	_, err = ConfigFromArgs([]string{"--projection-bus-batch=-2"}, getenv(nil))
+	require.ErrorContains(t, err, "projection bus batch must not be negative")
 }
 
 // TestProjectorsOffE2E: a bookingd with PROJECTORS=off runs no projector

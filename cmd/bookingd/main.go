@@ -125,6 +125,12 @@ type Config struct {
 	// for the bus before a projector applies it from the store
 	// (PROJECTION_GRACE, --projection-grace; 0 means the default, 2s).
 	ProjectionGrace time.Duration
+	// ProjectionBusBatch is, with the bus feed, how many events a
+	// projection applies in one transaction at most (PROJECTION_BUS_BATCH,
+	// --projection-bus-batch; 0 means the default, 256): above 1 its
+	// handler acknowledges an event once queued and a batcher commits
+	// the queue, and 1 acknowledges each event after its own commit.
+	ProjectionBusBatch int
 	// ProjectionMaxLag is the lag, in committed events not yet applied,
 	// beyond which a projection fails /readyz (PROJECTION_MAX_LAG,
 	// --projection-max-lag; 0 means the default, 10000).
@@ -206,6 +212,13 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 		}
 		c.ProjectionGrace = d
 	}
+	if v := strings.TrimSpace(getenv("PROJECTION_BUS_BATCH")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("PROJECTION_BUS_BATCH=%q: %v", v, err))
+		}
+		c.ProjectionBusBatch = n
+	}
 	if v := strings.TrimSpace(getenv("PROJECTION_MAX_LAG")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -260,6 +273,7 @@ func ConfigFromArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&projectors, "projectors", projectors, "keep the read models current in this process (env PROJECTORS=on|off)")
 	fs.StringVar(&c.ProjectionFeed, "projection-feed", c.ProjectionFeed, "what feeds the projectors: bus or store (env PROJECTION_FEED)")
 	fs.DurationVar(&c.ProjectionGrace, "projection-grace", c.ProjectionGrace, "bus feed: how long an event may wait for the bus before a projector applies it from the store (env PROJECTION_GRACE)")
+	fs.IntVar(&c.ProjectionBusBatch, "projection-bus-batch", c.ProjectionBusBatch, "bus feed: events a projection applies in one transaction at most; 1 acknowledges each after its commit (env PROJECTION_BUS_BATCH)")
 	fs.Int64Var(&c.ProjectionMaxLag, "projection-max-lag", c.ProjectionMaxLag, "events a projection may lag behind before /readyz fails (env PROJECTION_MAX_LAG)")
 	fs.DurationVar(&c.WebhookRetention, "webhook-retention", c.WebhookRetention, "how long finished webhook deliveries are kept; negative: for ever (env WEBHOOK_RETENTION)")
 	fs.StringVar(&c.CalendarUIDDomain, "calendar-uid-domain", c.CalendarUIDDomain, "domain of calendar entries' UIDs; set once (env CALENDAR_UID_DOMAIN)")
@@ -307,6 +321,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProjectionGrace < 0 {
 		errs = append(errs, errors.New("projection grace must not be negative"))
+	}
+	if c.ProjectionBusBatch < 0 {
+		errs = append(errs, errors.New("projection bus batch must not be negative"))
 	}
 	if c.ProjectionMaxLag < 0 {
 		errs = append(errs, errors.New("projection max lag must not be negative"))
@@ -483,7 +500,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// projection that moves its checkpoint and heals what the bus
 	// missed; or tailing the store alone), and the query endpoints ----
 	rsCfg := readside.Config{Now: cmd.Now, Logger: m.Logger, CalendarUIDDomain: m.Config.CalendarUIDDomain,
-		Grace: m.Config.ProjectionGrace, SkipProjectors: m.Config.DisableProjectors}
+		Grace: m.Config.ProjectionGrace, BusBatch: m.Config.ProjectionBusBatch, SkipProjectors: m.Config.DisableProjectors}
 	if m.Config.ProjectionFeed != "store" {
 		rsCfg.Feed = readside.FeedBus
 	}

@@ -68,6 +68,12 @@ type Config struct {
 	// DefaultGrace): the longest a read-your-writes query waits when the
 	// bus is down.
 	Grace time.Duration
+	// BusBatch is, with FeedBus, how many events a projection's bus
+	// handler applies in one transaction at most (default DefaultBusBatch):
+	// above 1 the handler acknowledges an event once queued and the read
+	// side commits the queue in batches (busfeed.WithBatch); 1 commits
+	// each event before acknowledging it.
+	BusBatch int
 	// CalendarUIDDomain is the right-hand side of calendar entries' UIDs
 	// (<booking id>@<domain>); default DefaultCalendarUIDDomain. Changing
 	// it changes every UID, so subscribed calendars show each booking
@@ -97,6 +103,13 @@ func (f Feed) String() string {
 
 // DefaultGrace is the default Config.Grace.
 const DefaultGrace = 2 * time.Second
+
+// DefaultBusBatch is the default Config.BusBatch.
+const DefaultBusBatch = 256
+
+// BusLinger is how long a batched bus handler waits after an event for
+// more to share its transaction (busfeed.WithBatch).
+const BusLinger = 10 * time.Millisecond
 
 // LagCap bounds the count behind Lag, so that a projection far behind (a
 // rebuild) costs one bounded query.
@@ -232,7 +245,16 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 			rs.Runners = append(rs.Runners, r)
 			rs.wg.Go(func() { _ = r.Run(runCtx) })
 			if cfg.Feed == FeedBus {
-				rs.Feeds = append(rs.Feeds, busfeed.New(p, src))
+				batch := cfg.BusBatch
+				if batch <= 0 {
+					batch = DefaultBusBatch
+				}
+				f := busfeed.New(p, src, busfeed.WithBatch(batch, BusLinger), busfeed.WithLogger(cfg.Logger))
+				if batch == 1 {
+					f = busfeed.New(p, src)
+				}
+				rs.Feeds = append(rs.Feeds, f)
+				rs.wg.Go(func() { _ = f.Run(runCtx) })
 			}
 		}
 	}
