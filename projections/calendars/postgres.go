@@ -18,6 +18,7 @@ import (
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/eventstore/postgres"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/internal/pgcopy"
 	"github.com/bookingengine/booking/projections/pgprojection"
 	"github.com/bookingengine/booking/queries"
 )
@@ -70,6 +71,8 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres {
 const entryColumns = `id, tenant_id, resource_id, client_id, start_at, end_at, timezone, status, title, sequence,
 	series_id, occurrence_start, created_at, updated_at, version`
 
+var entryColumnNames = pgcopy.Columns(entryColumns)
+
 func scanEntry(rows pgx.CollectableRow) (*entryRow, error) {
 	var r entryRow
 	return &r, scanEntryInto(rows.Scan, &r)
@@ -97,6 +100,8 @@ func scanEntryInto(scan func(dest ...any) error, r *entryRow, extra ...any) erro
 
 const seriesColumns = `id, tenant_id, rrule, dtstart, timezone, duration_minutes, created_at, updated_at, version`
 
+var seriesColumnNames = pgcopy.Columns(seriesColumns)
+
 func scanSeries(rows pgx.CollectableRow) (*seriesRow, error) {
 	var r seriesRow
 	err := rows.Scan(&r.ID, &r.TenantID, &r.RRule, &r.DTStart, &r.Timezone, &r.Duration, &r.CreatedAt, &r.UpdatedAt, &r.Version)
@@ -105,6 +110,8 @@ func scanSeries(rows pgx.CollectableRow) (*seriesRow, error) {
 }
 
 const ownerColumns = `id, tenant_id, kind, name, linked_resource, version`
+
+var ownerColumnNames = pgcopy.Columns(ownerColumns)
 
 func scanOwner(rows pgx.CollectableRow) (*ownerRow, error) {
 	var (
@@ -120,11 +127,19 @@ func scanOwner(rows pgx.CollectableRow) (*ownerRow, error) {
 	return &r, err
 }
 
-// applyBatch loads the rows the batch touches, folds the batch in Go and
-// writes every changed row back with one upsert per table, guarded by the
-// version so that a row never moves back.
+// applyBatch folds the batch in Go and writes every changed row back.
+// Only rows whose stream's first event in the batch is not its creation
+// are read first: a row created in the batch is folded from nothing and
+// goes in with COPY (falling back to the upsert if it is a redelivery of
+// a row already stored); the rows read first are written back with one
+// upsert per table, guarded by the version so that a row never moves
+// back.
 func applyBatch(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
-	var entryIDs, seriesIDs, ownerIDs []uuid.UUID
+	var (
+		entries = rowSet[entryRow]{rows: map[uuid.UUID]*entryRow{}}
+		series  = rowSet[seriesRow]{rows: map[uuid.UUID]*seriesRow{}}
+		owners  = rowSet[ownerRow]{rows: map[uuid.UUID]*ownerRow{}}
+	)
 	seen := map[uuid.UUID]bool{}
 	for _, e := range events {
 		kind, id, ok := stream(e.StreamID)
@@ -134,26 +149,23 @@ func applyBatch(ctx context.Context, tx pgx.Tx, events []projections.Event) erro
 		seen[id] = true
 		switch kind {
 		case "booking":
-			entryIDs = append(entryIDs, id)
+			entries.touch(id, e.StreamVersion)
 		case "series":
-			seriesIDs = append(seriesIDs, id)
+			series.touch(id, e.StreamVersion)
 		default:
-			ownerIDs = append(ownerIDs, id)
+			owners.touch(id, e.StreamVersion)
 		}
 	}
-	entries, err := loadRows(ctx, tx, `SELECT `+entryColumns+` FROM read_calendar_entries WHERE id = ANY($1)`, entryIDs, scanEntry,
-		func(r *entryRow) uuid.UUID { return r.ID })
-	if err != nil {
+	if err := entries.loadRows(ctx, tx, `SELECT `+entryColumns+` FROM read_calendar_entries WHERE id = ANY($1)`, scanEntry,
+		func(r *entryRow) uuid.UUID { return r.ID }); err != nil {
 		return fmt.Errorf("load calendar entries: %w", err)
 	}
-	series, err := loadRows(ctx, tx, `SELECT `+seriesColumns+` FROM read_calendar_series WHERE id = ANY($1)`, seriesIDs, scanSeries,
-		func(r *seriesRow) uuid.UUID { return r.ID })
-	if err != nil {
+	if err := series.loadRows(ctx, tx, `SELECT `+seriesColumns+` FROM read_calendar_series WHERE id = ANY($1)`, scanSeries,
+		func(r *seriesRow) uuid.UUID { return r.ID }); err != nil {
 		return fmt.Errorf("load calendar series: %w", err)
 	}
-	owners, err := loadRows(ctx, tx, `SELECT `+ownerColumns+` FROM read_calendar_owners WHERE id = ANY($1)`, ownerIDs, scanOwner,
-		func(r *ownerRow) uuid.UUID { return r.ID })
-	if err != nil {
+	if err := owners.loadRows(ctx, tx, `SELECT `+ownerColumns+` FROM read_calendar_owners WHERE id = ANY($1)`, scanOwner,
+		func(r *ownerRow) uuid.UUID { return r.ID }); err != nil {
 		return fmt.Errorf("load calendar owners: %w", err)
 	}
 	changed := map[uuid.UUID]bool{}
@@ -162,59 +174,100 @@ func applyBatch(ctx context.Context, tx pgx.Tx, events []projections.Event) erro
 		if !ok {
 			continue
 		}
-		var c bool
+		var (
+			c   bool
+			err error
+		)
 		switch kind {
 		case "booking":
-			c, err = foldEntry(row(entries, id), e)
+			c, err = foldEntry(row(entries.rows, id), e)
 		case "series":
-			c, err = foldSeries(row(series, id), e)
+			c, err = foldSeries(row(series.rows, id), e)
 		default:
-			c, err = foldOwner(row(owners, id), e)
+			c, err = foldOwner(row(owners.rows, id), e)
 		}
 		if err != nil {
 			return err
 		}
 		changed[id] = changed[id] || c
 	}
-	if err := upsertEntries(ctx, tx, changedRows(entryIDs, entries, changed, func(r *entryRow) int64 { return r.Version })); err != nil {
+	fresh, known := entries.changedRows(changed, func(r *entryRow) int64 { return r.Version })
+	if err := insertEntries(ctx, tx, fresh); err != nil {
 		return err
 	}
-	if err := upsertSeries(ctx, tx, changedRows(seriesIDs, series, changed, func(r *seriesRow) int64 { return r.Version })); err != nil {
+	if err := upsertEntries(ctx, tx, known); err != nil {
 		return err
 	}
-	return upsertOwners(ctx, tx, changedRows(ownerIDs, owners, changed, func(r *ownerRow) int64 { return r.Version }))
+	freshSeries, knownSeries := series.changedRows(changed, func(r *seriesRow) int64 { return r.Version })
+	if err := insertSeries(ctx, tx, freshSeries); err != nil {
+		return err
+	}
+	if err := upsertSeries(ctx, tx, knownSeries); err != nil {
+		return err
+	}
+	freshOwners, knownOwners := owners.changedRows(changed, func(r *ownerRow) int64 { return r.Version })
+	if err := insertOwners(ctx, tx, freshOwners); err != nil {
+		return err
+	}
+	return upsertOwners(ctx, tx, knownOwners)
 }
 
-// changedRows returns, in the order of ids, the rows that changed and
-// exist.
-func changedRows[T any](ids []uuid.UUID, rows map[uuid.UUID]*T, changed map[uuid.UUID]bool, version func(*T) int64) []*T {
-	var out []*T
-	for _, id := range ids {
-		if r := rows[id]; changed[id] && version(r) > 0 {
-			out = append(out, r)
-		}
-	}
-	return out
+// rowSet is the rows of one table that a batch touches.
+type rowSet[T any] struct {
+	ids    []uuid.UUID // in the order of their first event in the batch
+	load   []uuid.UUID // those whose first event in the batch is not their stream's first
+	loaded map[uuid.UUID]bool
+	rows   map[uuid.UUID]*T
 }
 
-// loadRows reads the rows with the given ids into a map.
-func loadRows[T any](ctx context.Context, tx pgx.Tx, q string, ids []uuid.UUID, scan pgx.RowToFunc[*T], id func(*T) uuid.UUID) (map[uuid.UUID]*T, error) {
-	out := make(map[uuid.UUID]*T, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+// touch adds id, whose first event in the batch has stream version v. A
+// stream whose batch starts at version 1 has no stored row, unless this
+// is a redelivery, which the writes handle.
+func (s *rowSet[T]) touch(id uuid.UUID, v int64) {
+	s.ids = append(s.ids, id)
+	if v > 1 {
+		s.load = append(s.load, id)
 	}
-	rows, err := tx.Query(ctx, q, ids)
+}
+
+// loadRows reads the stored rows of the ids to load.
+func (s *rowSet[T]) loadRows(ctx context.Context, tx pgx.Tx, q string, scan pgx.RowToFunc[*T], id func(*T) uuid.UUID) error {
+	s.loaded = make(map[uuid.UUID]bool, len(s.load))
+	for _, id := range s.load {
+		s.loaded[id] = true
+	}
+	if len(s.load) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, q, s.load)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rs, err := pgx.CollectRows(rows, scan)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, r := range rs {
-		out[id(r)] = r
+		s.rows[id(r)] = r
 	}
-	return out, nil
+	return nil
+}
+
+// changedRows returns, in the order of the ids, the rows that changed and
+// exist: fresh ones, folded from their creation in the batch, and known
+// ones, whose stored row was read first.
+func (s *rowSet[T]) changedRows(changed map[uuid.UUID]bool, version func(*T) int64) (fresh, known []*T) {
+	for _, id := range s.ids {
+		r := s.rows[id]
+		switch {
+		case !changed[id] || version(r) <= 0:
+		case s.loaded[id]:
+			known = append(known, r)
+		default:
+			fresh = append(fresh, r)
+		}
+	}
+	return fresh, known
 }
 
 // row returns the row of id in m, adding an empty one.
@@ -225,6 +278,19 @@ func row[T any](m map[uuid.UUID]*T, id uuid.UUID) *T {
 		m[id] = r
 	}
 	return r
+}
+
+// insertEntries writes the entries of bookings created in the batch with
+// COPY, falling back to upsertEntries if one of them is stored already.
+func insertEntries(ctx context.Context, tx pgx.Tx, rs []*entryRow) error {
+	return pgcopy.Insert(ctx, tx, "read_calendar_entries", entryColumnNames, len(rs), func(i int) []any {
+		r := rs[i]
+		return []any{[16]byte(r.ID), [16]byte(r.TenantID), [16]byte(r.ResourceID), [16]byte(r.ClientID), r.Start, r.End,
+			r.Timezone, string(r.Status), r.Title, int32(r.Sequence),
+			pgtype.UUID{Bytes: r.SeriesID, Valid: r.SeriesID != uuid.Nil},
+			pgtype.Timestamptz{Time: r.OccurrenceStart, Valid: !r.OccurrenceStart.IsZero()},
+			r.CreatedAt, r.UpdatedAt, r.Version}
+	}, func(ctx context.Context, tx pgx.Tx) error { return upsertEntries(ctx, tx, rs) })
 }
 
 const upsertEntriesSQL = `INSERT INTO read_calendar_entries AS c (` + entryColumns + `)
@@ -269,6 +335,16 @@ func upsertEntries(ctx context.Context, tx pgx.Tx, rs []*entryRow) error {
 	return nil
 }
 
+// insertSeries writes the series created in the batch with COPY, falling
+// back to upsertSeries if one of them is stored already.
+func insertSeries(ctx context.Context, tx pgx.Tx, rs []*seriesRow) error {
+	return pgcopy.Insert(ctx, tx, "read_calendar_series", seriesColumnNames, len(rs), func(i int) []any {
+		r := rs[i]
+		return []any{[16]byte(r.ID), [16]byte(r.TenantID), r.RRule, r.DTStart, r.Timezone, int32(r.Duration),
+			r.CreatedAt, r.UpdatedAt, r.Version}
+	}, func(ctx context.Context, tx pgx.Tx) error { return upsertSeries(ctx, tx, rs) })
+}
+
 const upsertSeriesSQL = `INSERT INTO read_calendar_series AS s (` + seriesColumns + `)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::integer[],
 	$7::timestamptz[], $8::timestamptz[], $9::bigint[])
@@ -294,6 +370,16 @@ func upsertSeries(ctx context.Context, tx pgx.Tx, rs []*seriesRow) error {
 		return fmt.Errorf("write calendar series: %w", err)
 	}
 	return nil
+}
+
+// insertOwners writes the resources and users created in the batch with
+// COPY, falling back to upsertOwners if one of them is stored already.
+func insertOwners(ctx context.Context, tx pgx.Tx, rs []*ownerRow) error {
+	return pgcopy.Insert(ctx, tx, "read_calendar_owners", ownerColumnNames, len(rs), func(i int) []any {
+		r := rs[i]
+		return []any{[16]byte(r.ID), [16]byte(r.TenantID), string(r.Kind), r.Name,
+			pgtype.UUID{Bytes: r.LinkedResource, Valid: r.LinkedResource != uuid.Nil}, r.Version}
+	}, func(ctx context.Context, tx pgx.Tx) error { return upsertOwners(ctx, tx, rs) })
 }
 
 const upsertOwnersSQL = `INSERT INTO read_calendar_owners AS o (` + ownerColumns + `)

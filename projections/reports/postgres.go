@@ -16,6 +16,7 @@ import (
 	"github.com/bookingengine/booking/domain"
 	"github.com/bookingengine/booking/eventstore/postgres"
 	"github.com/bookingengine/booking/projections"
+	"github.com/bookingengine/booking/projections/internal/pgcopy"
 	"github.com/bookingengine/booking/projections/pgprojection"
 	"github.com/bookingengine/booking/queries"
 )
@@ -73,32 +74,53 @@ type table[T any] struct {
 	ver    func(*T) int64
 	fold   func(*T, projections.Event) (bool, error)
 	upsert func(ctx context.Context, tx pgx.Tx, rs []*T) error
+	// copy, if set, writes the rows of streams created in the batch with
+	// COPY (name, the columns and each row's values in their order); only
+	// rows of streams whose first event in the batch is not their creation
+	// are then read first.
+	copy *copyTo[T]
+}
+
+// copyTo is how rows go in with COPY.
+type copyTo[T any] struct {
+	name    string
+	columns []string
+	values  func(*T) []any
 }
 
 // batch is the rows of one kind that a batch touches.
 type batch[T any] struct {
 	t       table[T]
-	ids     []uuid.UUID
+	ids     []uuid.UUID // in the order of their first event in the batch
+	load    []uuid.UUID // the ids whose stored rows are read
+	loaded  map[uuid.UUID]bool
 	rows    map[uuid.UUID]*T
 	changed map[uuid.UUID]bool
 }
 
 func newBatch[T any](t table[T]) *batch[T] {
-	return &batch[T]{t: t, rows: map[uuid.UUID]*T{}, changed: map[uuid.UUID]bool{}}
+	return &batch[T]{t: t, loaded: map[uuid.UUID]bool{}, rows: map[uuid.UUID]*T{}, changed: map[uuid.UUID]bool{}}
 }
 
-func (b *batch[T]) touch(id uuid.UUID) {
+// touch adds id on its event of stream version v. A stream whose batch
+// starts at version 1 has no stored row, unless this is a redelivery,
+// which the COPY's fallback to the upsert handles.
+func (b *batch[T]) touch(id uuid.UUID, v int64) {
 	if _, ok := b.changed[id]; !ok {
 		b.changed[id] = false
 		b.ids = append(b.ids, id)
+		if b.t.copy == nil || v > 1 {
+			b.load = append(b.load, id)
+			b.loaded[id] = true
+		}
 	}
 }
 
 func (b *batch[T]) loadRows(ctx context.Context, tx pgx.Tx) error {
-	if len(b.ids) == 0 {
+	if len(b.load) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, b.t.load, b.ids)
+	rows, err := tx.Query(ctx, b.t.load, b.load)
 	if err != nil {
 		return err
 	}
@@ -123,34 +145,52 @@ func (b *batch[T]) apply(id uuid.UUID, e projections.Event) error {
 	return err
 }
 
+// write writes the rows that changed and exist: those of streams created
+// in the batch with COPY if the table has it, the others with the
+// upsert.
 func (b *batch[T]) write(ctx context.Context, tx pgx.Tx) error {
-	var rs []*T
+	var fresh, known []*T
 	for _, id := range b.ids {
-		if r := b.rows[id]; b.changed[id] && b.t.ver(r) > 0 {
-			rs = append(rs, r)
+		r := b.rows[id]
+		switch {
+		case !b.changed[id] || b.t.ver(r) <= 0:
+		case b.loaded[id]:
+			known = append(known, r)
+		default:
+			fresh = append(fresh, r)
 		}
 	}
-	if len(rs) == 0 {
+	if len(fresh) > 0 {
+		c := b.t.copy
+		err := pgcopy.Insert(ctx, tx, c.name, c.columns, len(fresh), func(i int) []any { return c.values(fresh[i]) },
+			func(ctx context.Context, tx pgx.Tx) error { return b.t.upsert(ctx, tx, fresh) })
+		if err != nil {
+			return err
+		}
+	}
+	if len(known) == 0 {
 		return nil
 	}
-	return b.t.upsert(ctx, tx, rs)
+	return b.t.upsert(ctx, tx, known)
 }
 
 // applyBatch loads the rows the batch touches, folds the batch in Go and
 // writes every changed row back with one upsert per table, guarded by the
-// version so that a row never moves back.
+// version so that a row never moves back. The bookings created in the
+// batch are not read first: their rows go in with COPY, falling back to
+// the upsert if one of them is a redelivery of a row already stored.
 func applyBatch(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	bs, ts, rs, cs := newBatch(bookingTable), newBatch(tenantTable), newBatch(resourceTable), newBatch(categoryTable)
 	for _, e := range events {
 		switch k, id := streamKind(e.StreamID); k {
 		case kindBooking:
-			bs.touch(id)
+			bs.touch(id, e.StreamVersion)
 		case kindTenant:
-			ts.touch(id)
+			ts.touch(id, e.StreamVersion)
 		case kindResource:
-			rs.touch(id)
+			rs.touch(id, e.StreamVersion)
 		case kindCategory:
-			cs.touch(id)
+			cs.touch(id, e.StreamVersion)
 		}
 	}
 	for _, load := range []func(context.Context, pgx.Tx) error{bs.loadRows, ts.loadRows, rs.loadRows, cs.loadRows} {
@@ -199,6 +239,10 @@ var bookingTable = table[bookingRow]{
 	id:   func(r *bookingRow) uuid.UUID { return r.ID },
 	ver:  func(r *bookingRow) int64 { return r.Version },
 	fold: foldBooking,
+	copy: &copyTo[bookingRow]{name: "read_report_bookings", columns: pgcopy.Columns(bookingColumns), values: func(r *bookingRow) []any {
+		return []any{[16]byte(r.ID), [16]byte(r.TenantID), [16]byte(r.ResourceID), r.Start, r.End, r.Minutes, r.Lead,
+			int32(r.Seats), string(r.Status), r.Confirmed, r.Late, r.CreatedAt, r.Version}
+	}},
 	upsert: func(ctx context.Context, tx pgx.Tx, rs []*bookingRow) error {
 		n := len(rs)
 		var (
