@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,9 +151,13 @@ func applyBatch(ctx context.Context, tx pgx.Tx, events []projections.Event) erro
 	if len(rs) == 0 {
 		return nil
 	}
+	loaded := make(map[uuid.UUID]bool, len(load))
+	for _, id := range load {
+		loaded[id] = true
+	}
 	var fresh, known []*row
 	for _, r := range rs {
-		if slices.Contains(load, r.ID) {
+		if loaded[r.ID] {
 			known = append(known, r)
 		} else {
 			fresh = append(fresh, r)
