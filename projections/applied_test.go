@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -22,37 +23,31 @@ import (
 // appliedRows returns the applied versions recorded for a projection.
 func appliedRows(t *testing.T, pool *pgxpool.Pool, projection string) map[string]int64 {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT stream_id, version FROM read_model_streams WHERE projection = $1`, projection)
-	require.NoError(t, err)
-	out := map[string]int64{}
-	var (
-		id string
-		v  int64
-	)
-	for rows.Next() {
-		require.NoError(t, rows.Scan(&id, &v))
-		out[id] = v
-	}
-	require.NoError(t, rows.Err())
-	return out
+	return versionsOf(t, pool, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1`, projection)
 }
 
 // headVersions returns the last version of each stream of the categories,
 // as the event store holds them.
 func headVersions(t *testing.T, pool *pgxpool.Pool, categories []string) map[string]int64 {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT stream_id, max(stream_version) FROM booking_events WHERE category = ANY($1) GROUP BY stream_id`, categories)
+	return versionsOf(t, pool, `SELECT stream_id, max(stream_version) FROM booking_events WHERE category = ANY($1) GROUP BY stream_id`, categories)
+}
+
+// versionsOf collects rows of (stream id, version).
+func versionsOf(t *testing.T, pool *pgxpool.Pool, q string, arg any) map[string]int64 {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), q, arg)
 	require.NoError(t, err)
 	out := map[string]int64{}
 	var (
 		id string
 		v  int64
 	)
-	for rows.Next() {
-		require.NoError(t, rows.Scan(&id, &v))
+	_, err = pgx.ForEachRow(rows, []any{&id, &v}, func() error {
 		out[id] = v
-	}
-	require.NoError(t, rows.Err())
+		return nil
+	})
+	require.NoError(t, err)
 	return out
 }
 

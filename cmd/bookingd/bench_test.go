@@ -14,14 +14,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -245,7 +243,7 @@ type loadResult struct {
 	created, conflicts int
 	elapsed            time.Duration
 	latencies          []time.Duration
-	cpu                cpuUsage
+	cpu                testenv.CPUUsage
 }
 
 func (r loadResult) throughput() float64 { return float64(r.created) / r.elapsed.Seconds() }
@@ -255,8 +253,8 @@ func (r *loadResult) add(o loadResult) {
 	r.conflicts += o.conflicts
 	r.elapsed += o.elapsed
 	r.latencies = append(r.latencies, o.latencies...)
-	r.cpu.self += o.cpu.self
-	r.cpu.postgres += o.cpu.postgres
+	r.cpu.Self += o.cpu.Self
+	r.cpu.Postgres += o.cpu.Postgres
 }
 
 // percentile returns the p-th percentile (0 < p ≤ 100) of ds, nearest rank.
@@ -310,111 +308,11 @@ func runLoad(n, workers int, send func(i int) (int, error)) (loadResult, error) 
 	return r, firstErr
 }
 
-// cpuMeter reads the CPU time this process and the PostgreSQL backends
-// serving one database have used, from /proc: a cost per request that
-// other load on the machine distorts far less than throughput. It needs
-// Linux and a local server; elsewhere ok is false and nothing is reported.
-type cpuMeter struct {
-	pool *pgxpool.Pool
-}
-
-// clockTick is USER_HZ, 100 on every Linux ABI Go supports.
-const clockTick = 10 * time.Millisecond
-
-// backendCPU returns the CPU time of a single-threaded process (a
-// PostgreSQL backend) in nanoseconds from /proc/<pid>/schedstat, whose
-// first field counts them for the thread group's leader; a backend uses a
-// few milliseconds per phase, below the 10 ms resolution of
-// /proc/<pid>/stat, which it falls back to.
-func backendCPU(pid string) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/schedstat")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-				return time.Duration(ns), true
-			}
-		}
-	}
-	return procCPU(pid)
-}
-
-// procCPU returns utime+stime of a process, all threads, from
-// /proc/<pid>/stat.
-func procCPU(pid string) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The fields after the parenthesised command start with the state
-	// (field 3 of proc(5)); utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(u+s) * clockTick, true
-}
-
-// sample returns the CPU used so far by this process and by the
-// database's client backends, keyed by pid.
-func (m cpuMeter) sample() (self time.Duration, backends map[int32]time.Duration, ok bool) {
-	self, ok = procCPU("self")
-	if !ok || m.pool == nil {
-		return 0, nil, false
-	}
-	rows, err := m.pool.Query(context.Background(),
-		`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`)
-	if err != nil {
-		return 0, nil, false
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return 0, nil, false
-	}
-	backends = map[int32]time.Duration{}
-	for _, pid := range pids {
-		if d, ok := backendCPU(strconv.Itoa(int(pid))); ok {
-			backends[pid] = d
-		}
-	}
-	return self, backends, len(backends) > 0
-}
-
-// cpuUsage is the CPU a run used: in this process (the benchmark's
-// clients and, for the API, bookingd itself) and in PostgreSQL.
-type cpuUsage struct {
-	self, postgres time.Duration
-	ok             bool
-}
-
-// measure runs fn and returns the CPU it used.
-func (m cpuMeter) measure(fn func()) cpuUsage {
-	self0, pg0, ok0 := m.sample()
-	fn()
-	self1, pg1, ok1 := m.sample()
-	if !ok0 || !ok1 {
-		return cpuUsage{}
-	}
-	u := cpuUsage{self: self1 - self0, ok: true}
-	for pid, d := range pg1 {
-		u.postgres += d - pg0[pid] // a backend started during the run counts whole
-	}
-	return u
-}
-
 // variant is one contender of the throughput benchmark.
 type variant struct {
 	name  string
 	gen   *slotGen
-	meter cpuMeter
+	meter testenv.CPUMeter
 	// prepare builds the requests of a phase before the clock starts.
 	prepare func(slots []benchSlot) (func(i int) (int, error), error)
 	// settle, if set, runs after each phase, timed with it: the
@@ -433,7 +331,7 @@ func (v *variant) phase(n int) error {
 		return err
 	}
 	var r loadResult
-	r.cpu = v.meter.measure(func() {
+	r.cpu = v.meter.Measure(func() {
 		begin := time.Now()
 		r, err = runLoad(n, benchConcurrency, send)
 		if err == nil && v.settle != nil {
@@ -445,7 +343,7 @@ func (v *variant) phase(n int) error {
 		return fmt.Errorf("%s: %w", v.name, err)
 	}
 	v.total.add(r)
-	v.cpuMissed = v.cpuMissed || !r.cpu.ok
+	v.cpuMissed = v.cpuMissed || !r.cpu.OK
 	return nil
 }
 
@@ -506,11 +404,11 @@ func BenchmarkCreateBooking(b *testing.B) {
 
 	var aioPosition atomic.Int64
 	variants := []*variant{
-		{name: "base", gen: newSlotGen(resources, today), meter: cpuMeter{pool: pool},
+		{name: "base", gen: newSlotGen(resources, today), meter: testenv.CPUMeter{Pool: pool},
 			prepare: func(slots []benchSlot) (func(int) (int, error), error) { return sendInsert(pool, slots), nil }},
-		{name: "api", gen: newSlotGen(resources, today), meter: cpuMeter{pool: pool},
+		{name: "api", gen: newSlotGen(resources, today), meter: testenv.CPUMeter{Pool: pool},
 			prepare: func(slots []benchSlot) (func(int) (int, error), error) { return api.sendCreate(slots, nil) }},
-		{name: "aio", gen: newSlotGen(aioResources, today), meter: cpuMeter{pool: aioPool},
+		{name: "aio", gen: newSlotGen(aioResources, today), meter: testenv.CPUMeter{Pool: aioPool},
 			prepare: func(slots []benchSlot) (func(int) (int, error), error) { return aio.sendCreate(slots, &aioPosition) },
 			settle:  func() error { return aio.awaitReadSide(aioPosition.Load()) }},
 	}
@@ -532,8 +430,8 @@ func BenchmarkCreateBooking(b *testing.B) {
 		b.ReportMetric(millis(percentile(t.latencies, 99)), v.name+"-p99-ms")
 		n := float64(t.created + t.conflicts)
 		if !v.cpuMissed {
-			b.ReportMetric(float64(t.cpu.self.Microseconds())/n, v.name+"-go-cpu-us/req")
-			b.ReportMetric(float64(t.cpu.postgres.Microseconds())/n, v.name+"-pg-cpu-us/req")
+			b.ReportMetric(float64(t.cpu.Self.Microseconds())/n, v.name+"-go-cpu-us/req")
+			b.ReportMetric(float64(t.cpu.Postgres.Microseconds())/n, v.name+"-pg-cpu-us/req")
 		}
 		if v != variants[0] {
 			b.ReportMetric(t.throughput()/base, v.name+"-ratio")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -263,15 +262,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 // table by table in id order.
 func dump(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	var out []string
-	for _, table := range []string{"read_calendar_entries", "read_calendar_series", "read_calendar_owners"} {
-		rows, err := pool.Query(context.Background(), `SELECT t::text FROM `+table+` t ORDER BY id`)
-		require.NoError(t, err)
-		rs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		out = append(out, rs...)
-	}
-	return out
+	return projectiontest.Dump(t, pool, "read_calendar_entries", "read_calendar_series", "read_calendar_owners")
 }
 
 // TestPostgresRedeliveredCreations: rows created in a batch go in with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -80,4 +81,19 @@ func Bus(events ...projections.Event) projections.Batch {
 func MustApply(tb testing.TB, p projections.Projection, b projections.Batch) {
 	tb.Helper()
 	require.NoError(tb, p.Apply(context.Background(), b))
+}
+
+// Dump returns the rows of the tables as text, table by table in id
+// order (each table has a column id).
+func Dump(tb testing.TB, pool *pgxpool.Pool, tables ...string) []string {
+	tb.Helper()
+	var out []string
+	for _, table := range tables {
+		rows, err := pool.Query(context.Background(), `SELECT t::text FROM `+table+` t ORDER BY id`)
+		require.NoError(tb, err)
+		rs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(tb, err)
+		out = append(out, rs...)
+	}
+	return out
 }

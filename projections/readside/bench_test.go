@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -159,30 +160,56 @@ func BenchmarkReadSide(b *testing.B) {
 	// fair yardstick): of whole events, and of what a projection reads
 	// (Filter.PayloadOnly: no metadata, no hash), the stricter yardstick.
 	const batch = 10_000
-	readAll := func(categories []string, payloadOnly bool) float64 {
+	meter := testenv.CPUMeter{Pool: pool}
+	readAll := func(categories []string, payloadOnly bool) (rate float64, cpu testenv.CPUUsage) {
 		start := time.Now()
 		var read int
-		cur := eventstore.Cursor{}
-		for {
-			evs, err := store.ReadAll(ctx, cur, eventstore.Filter{Categories: categories, PayloadOnly: payloadOnly}, batch)
-			require.NoError(b, err)
-			read += len(evs)
-			if len(evs) < batch {
-				break
+		cpu = meter.Measure(func() {
+			cur := eventstore.Cursor{}
+			for {
+				evs, err := store.ReadAll(ctx, cur, eventstore.Filter{Categories: categories, PayloadOnly: payloadOnly}, batch)
+				require.NoError(b, err)
+				read += len(evs)
+				if len(evs) < batch {
+					break
+				}
+				cur = eventstore.CursorOf(evs[len(evs)-1])
 			}
-			cur = eventstore.CursorOf(evs[len(evs)-1])
-		}
-		return float64(read) / time.Since(start).Seconds()
+		})
+		return float64(read) / time.Since(start).Seconds(), cpu
+	}
+	perEvent := func(u testenv.CPUUsage, n int64) float64 {
+		return float64((u.Self + u.Postgres).Nanoseconds()) / 1e3 / float64(n)
 	}
 	for _, p := range rs.Projections {
-		before, beforeLean := readAll(p.Categories(), false), readAll(p.Categories(), true)
-		st, err := projections.Rebuild(ctx, src, p, batch)
+		before, readCPU := readAll(p.Categories(), false)
+		beforeLean, _ := readAll(p.Categories(), true)
+		var (
+			st  projections.RebuildStats
+			err error
+		)
+		cpu := meter.Measure(func() { st, err = projections.Rebuild(ctx, src, p, batch) })
 		require.NoError(b, err)
-		bare := (before + readAll(p.Categories(), false)) / 2
-		lean := (beforeLean + readAll(p.Categories(), true)) / 2
+		after, _ := readAll(p.Categories(), false)
+		afterLean, _ := readAll(p.Categories(), true)
+		bare, lean := (before+after)/2, (beforeLean+afterLean)/2
 		rate := float64(st.Events) / st.Duration.Seconds()
 		b.Logf("rebuild %-12s %8d events in %7s (indexes %6s): %6.0f events/s; bare read-all %6.0f events/s, ratio %.2f; payload only %6.0f events/s, ratio %.2f",
 			p.Name(), st.Events, st.Duration.Round(time.Millisecond), st.IndexBuild.Round(time.Millisecond), rate, bare, rate/bare, lean, rate/lean)
+		if cpu.OK && readCPU.OK && st.Events > 0 {
+			// The rebuild cannot take less wall time than its CPU time
+			// spread over every core, hence the bound on its ratio.
+			rebuildCPU, bareCPU := perEvent(cpu, st.Events), perEvent(readCPU, st.Events)
+			bound := float64(runtime.NumCPU()) * 1e6 / rebuildCPU / bare
+			b.Logf("rebuild %-12s CPU per event: %.1f µs (this process %.1f, PostgreSQL %.1f); bare read-all %.1f µs; ratio bound on %d cores %.2f",
+				p.Name(), rebuildCPU, perEvent(testenv.CPUUsage{Self: cpu.Self}, st.Events), perEvent(testenv.CPUUsage{Postgres: cpu.Postgres}, st.Events),
+				bareCPU, runtime.NumCPU(), bound)
+			if p.Name() != "catalog" {
+				b.ReportMetric(rebuildCPU, "rebuild-"+p.Name()+"-cpu-us/event")
+				b.ReportMetric(bareCPU, "readall-"+p.Name()+"-cpu-us/event")
+				b.ReportMetric(bound, "rebuild-"+p.Name()+"/readall-bound")
+			}
+		}
 		if p.Name() != "catalog" {
 			b.ReportMetric(rate, "rebuild-"+p.Name()+"-events/s")
 			b.ReportMetric(rate/bare, "rebuild-"+p.Name()+"/readall")
