@@ -143,16 +143,50 @@ const (
 		LIMIT $3`
 )
 
+// Filter shapes of the ReadAll queries.
+const (
+	shapeAll = iota
+	shapeCategories
+	shapeTenant
+	shapeCategoriesTenant
+	shapeCategory
+	shapeCategoryTenant
+	shapes
+)
+
 // readAllQueries holds the ReadAll queries, indexed by PayloadOnly (1)
-// and then by the filter's shape: none, categories, tenant, both.
-var readAllQueries = func() (q [2][4]string) {
+// and then by the filter's shape.
+//
+// A category filter reads each category from the index on (category,
+// transaction_id, position), in order, merging several: the cursor is
+// compared as (category, transaction_id, position), which only that index
+// can bound. Compared as (transaction_id, position), the generic plan that
+// pgx's cached statements get walks the read-all index and filters the
+// categories out, reading every event of the other categories after the
+// cursor: a projector of a rare category (the catalog among a million
+// bookings) paid for the whole log on every poll.
+var readAllQueries = func() (q [2][shapes]string) {
 	for lean, columns := range []string{eventColumns, payloadColumns} {
 		head := `SELECT ` + columns + ` FROM booking_events` + readAllWhere
-		q[lean] = [4]string{
-			head + readAllTail,
-			head + ` AND category = ANY($4)` + readAllTail,
-			head + ` AND tenant_id = $4` + readAllTail,
-			head + ` AND category = ANY($4) AND tenant_id = $5` + readAllTail,
+		inCategory := func(category, tenant string) string {
+			return `SELECT ` + columns + ` FROM booking_events b
+				WHERE (b.category, b.transaction_id, b.position) > (` + category + `, $1, $2) AND b.category = ` + category + `
+				  AND b.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + tenant + `
+				ORDER BY b.category, b.transaction_id, b.position
+				LIMIT $3`
+		}
+		perCategory := func(tenant string) string {
+			return `SELECT e.* FROM unnest($4::text[]) AS c(category) CROSS JOIN LATERAL (` + inCategory("c.category", tenant) + `) e
+				ORDER BY e.transaction_id, e.position
+				LIMIT $3`
+		}
+		q[lean] = [shapes]string{
+			shapeAll:              head + readAllTail,
+			shapeCategories:       perCategory(""),
+			shapeTenant:           head + ` AND tenant_id = $4` + readAllTail,
+			shapeCategoriesTenant: perCategory(` AND b.tenant_id = $5`),
+			shapeCategory:         inCategory("$4::text", ""),
+			shapeCategoryTenant:   inCategory("$4::text", ` AND b.tenant_id = $5`),
 		}
 	}
 	return q
@@ -180,14 +214,18 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eve
 	var rows pgx.Rows
 	tenant := filter.TenantID != uuid.Nil
 	switch {
+	case len(filter.Categories) == 1 && tenant:
+		rows, err = s.pool.Query(ctx, queries[shapeCategoryTenant], after.TransactionID, after.Position, limit, filter.Categories[0], filter.TenantID)
+	case len(filter.Categories) == 1:
+		rows, err = s.pool.Query(ctx, queries[shapeCategory], after.TransactionID, after.Position, limit, filter.Categories[0])
 	case len(filter.Categories) > 0 && tenant:
-		rows, err = s.pool.Query(ctx, queries[3], after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[shapeCategoriesTenant], after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
 	case len(filter.Categories) > 0:
-		rows, err = s.pool.Query(ctx, queries[1], after.TransactionID, after.Position, limit, filter.Categories)
+		rows, err = s.pool.Query(ctx, queries[shapeCategories], after.TransactionID, after.Position, limit, filter.Categories)
 	case tenant:
-		rows, err = s.pool.Query(ctx, queries[2], after.TransactionID, after.Position, limit, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[shapeTenant], after.TransactionID, after.Position, limit, filter.TenantID)
 	default:
-		rows, err = s.pool.Query(ctx, queries[0], after.TransactionID, after.Position, limit)
+		rows, err = s.pool.Query(ctx, queries[shapeAll], after.TransactionID, after.Position, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d/%d: %w", after.TransactionID, after.Position, err)

@@ -199,7 +199,8 @@ func testReadAllFilters(t *testing.T, h Harness) {
 		{"Tenant", eventstore.Filter{TenantID: tenants[0]}},
 		{"OtherTenant", eventstore.Filter{TenantID: tenants[1]}},
 		{"UnknownTenant", eventstore.Filter{TenantID: uuid.New()}},
-		{"TenantAndCategory", eventstore.Filter{TenantID: tenants[1], Categories: []string{"booking", "hold"}}},
+		{"TenantAndCategory", eventstore.Filter{TenantID: tenants[1], Categories: []string{"booking"}}},
+		{"TenantAndCategories", eventstore.Filter{TenantID: tenants[1], Categories: []string{"booking", "hold"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

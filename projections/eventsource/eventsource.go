@@ -144,9 +144,19 @@ func (s *Source) Wait(ctx context.Context, after projections.Cursor, categories 
 // committed rows, not only those below the read-all watermark: an event
 // that committed behind a long transaction is not readable yet, and a
 // waiter must wait for it rather than overlook it.
-const targetQuery = `SELECT transaction_id, position FROM booking_events
-	WHERE category = ANY($1) AND (transaction_id, position) > ($2, $3) AND position <= $4
-	ORDER BY transaction_id DESC, position DESC
+//
+// Each category is read backwards on its index (category,
+// transaction_id, position), the cursor compared as a triple so that only
+// that index can bound it (see package eventstore/postgres, ReadAll): a
+// generic plan on the read-all index would walk back over every event of
+// the other categories first.
+const targetQuery = `SELECT t.transaction_id, t.position FROM unnest($1::text[]) AS c(category) CROSS JOIN LATERAL (
+		SELECT b.transaction_id, b.position FROM booking_events b
+		WHERE (b.category, b.transaction_id, b.position) > (c.category, $2, $3) AND b.category = c.category AND b.position <= $4
+		ORDER BY b.category DESC, b.transaction_id DESC, b.position DESC
+		LIMIT 1
+	) t
+	ORDER BY t.transaction_id DESC, t.position DESC
 	LIMIT 1`
 
 // Target implements projections.Source.Target: one query on PostgreSQL; a
@@ -207,10 +217,14 @@ func (s *Source) LoadStream(ctx context.Context, streamID string, after int64) (
 }
 
 // pendingQuery counts, up to $4, the committed events of the categories
-// after the cursor (committed, as targetQuery reads them).
-const pendingQuery = `SELECT count(*) FROM (SELECT 1 FROM booking_events
-	WHERE category = ANY($1) AND (transaction_id, position) > ($2, $3)
-	LIMIT $4) e`
+// after the cursor (committed, as targetQuery reads them), on the index of
+// each category as targetQuery does.
+const pendingQuery = `SELECT count(*) FROM (SELECT 1 FROM unnest($1::text[]) AS c(category) CROSS JOIN LATERAL (
+		SELECT 1 FROM booking_events b
+		WHERE (b.category, b.transaction_id, b.position) > (c.category, $2, $3) AND b.category = c.category
+		ORDER BY b.category, b.transaction_id, b.position
+		LIMIT $4
+	) x LIMIT $4) e`
 
 // Pending returns how many committed events of the categories lie after
 // the cursor, counting at most limit: a projection's lag when the cursor
