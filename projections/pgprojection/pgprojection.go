@@ -230,21 +230,28 @@ type rowsQueryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// recordedVersionsQuery reads the versions recorded under $1.
+const recordedVersionsQuery = `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`
+
 // recordedVersions reads the versions recorded under name.
 func recordedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs []string) (map[string]int64, error) {
-	return versions(ctx, db, `SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)`,
-		name, streamIDs)
+	return versions(ctx, db, recordedVersionsQuery, name, streamIDs)
 }
 
 // appliedVersionsQuery gives each stream the greater of its recorded
 // version and its last version at or below the checkpoint of $1, which
 // the unique index on (stream_id, stream_version) finds by walking the
-// stream's versions down from the newest.
+// stream's versions down from the newest. The recorded versions are read
+// first, on the primary key with both of its columns, so that no plan
+// joins the streams asked about against every stream of the projection.
 const appliedVersionsQuery = `
+	WITH r AS MATERIALIZED (
+		SELECT stream_id, version FROM read_model_streams WHERE projection = $1 AND stream_id = ANY($2)
+	)
 	SELECT s.id, greatest(r.version, e.version)
 	FROM unnest($2::text[]) AS s(id)
 	LEFT JOIN booking_checkpoints c ON c.name = $1
-	LEFT JOIN read_model_streams r ON r.projection = $1 AND r.stream_id = s.id
+	LEFT JOIN r ON r.stream_id = s.id
 	LEFT JOIN LATERAL (
 		SELECT be.stream_version AS version FROM booking_events be
 		WHERE be.stream_id = s.id AND (be.transaction_id, be.position) <= (c.transaction_id, c.position)
