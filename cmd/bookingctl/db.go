@@ -49,7 +49,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	pc.MaxConns = maxConns
 	pc.MinConns = min(pc.MinConns, pc.MaxConns)
-	pc.AfterConnect = postgres.AfterConnect
+	postgres.ConfigurePool(pc)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

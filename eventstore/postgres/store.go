@@ -34,7 +34,7 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	// A refused connection marks itself, so that every user of the pool
 	// reports a database that is down as unavailable (503), not as a bug.
 	pc.ConnConfig.DialFunc = unavailableDial(pc.ConnConfig.DialFunc)
-	pc.AfterConnect = AfterConnect
+	ConfigurePool(pc)
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 		if pc.MinConns > pc.MaxConns {

@@ -30,7 +30,7 @@ func MustPool(tb testing.TB, sets ...postgres.MigrationSet) *pgxpool.Pool {
 	defer cancel()
 	pc, err := pgxpool.ParseConfig(url)
 	require.NoError(tb, err)
-	pc.AfterConnect = postgres.AfterConnect
+	postgres.ConfigurePool(pc)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	require.NoError(tb, err)
 	tb.Cleanup(pool.Close)
