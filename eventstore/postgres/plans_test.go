@@ -17,7 +17,7 @@ import (
 // scanning the table is the right plan; once the log has grown, with no
 // ANALYZE in between (autovacuum may be off), loads must use the stream
 // index rather than keep the plan of a small table, as a cached
-// statement's generic plan would (postgres.ConfigurePool). Counted in
+// statement's generic plan would (postgres.Planned). Counted in
 // pg_stat_user_tables, on the store's one connection.
 func TestStreamLoadsFollowTheLogAsItGrows(t *testing.T) {
 	t.Parallel()

@@ -66,7 +66,7 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	defer markUnavailable(&err)
 	const q = `SELECT ` + eventColumns + ` FROM booking_events
 		WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`
-	rows, err := s.pool.Query(ctx, q, streamID, afterVersion)
+	rows, err := s.pool.Query(ctx, q, Planned, streamID, afterVersion)
 	if err != nil {
 		return nil, fmt.Errorf("load stream %s: %w", streamID, err)
 	}
@@ -104,7 +104,7 @@ func (s *Store) LoadStreams(ctx context.Context, streams []eventstore.StreamCurs
 		WHERE stream_id = ANY($1::text[])
 		  AND stream_version > coalesce(($2::bigint[])[array_position($1::text[], stream_id)], 0)
 		ORDER BY stream_id, stream_version`
-	rows, err := s.pool.Query(ctx, q, ids, after)
+	rows, err := s.pool.Query(ctx, q, Planned, ids, after)
 	if err != nil {
 		return nil, fmt.Errorf("load %d streams: %w", len(streams), err)
 	}
@@ -215,17 +215,17 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Cursor, filter eve
 	tenant := filter.TenantID != uuid.Nil
 	switch {
 	case len(filter.Categories) == 1 && tenant:
-		rows, err = s.pool.Query(ctx, queries[shapeCategoryTenant], after.TransactionID, after.Position, limit, filter.Categories[0], filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[shapeCategoryTenant], Planned, after.TransactionID, after.Position, limit, filter.Categories[0], filter.TenantID)
 	case len(filter.Categories) == 1:
-		rows, err = s.pool.Query(ctx, queries[shapeCategory], after.TransactionID, after.Position, limit, filter.Categories[0])
+		rows, err = s.pool.Query(ctx, queries[shapeCategory], Planned, after.TransactionID, after.Position, limit, filter.Categories[0])
 	case len(filter.Categories) > 0 && tenant:
-		rows, err = s.pool.Query(ctx, queries[shapeCategoriesTenant], after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[shapeCategoriesTenant], Planned, after.TransactionID, after.Position, limit, filter.Categories, filter.TenantID)
 	case len(filter.Categories) > 0:
-		rows, err = s.pool.Query(ctx, queries[shapeCategories], after.TransactionID, after.Position, limit, filter.Categories)
+		rows, err = s.pool.Query(ctx, queries[shapeCategories], Planned, after.TransactionID, after.Position, limit, filter.Categories)
 	case tenant:
-		rows, err = s.pool.Query(ctx, queries[shapeTenant], after.TransactionID, after.Position, limit, filter.TenantID)
+		rows, err = s.pool.Query(ctx, queries[shapeTenant], Planned, after.TransactionID, after.Position, limit, filter.TenantID)
 	default:
-		rows, err = s.pool.Query(ctx, queries[shapeAll], after.TransactionID, after.Position, limit)
+		rows, err = s.pool.Query(ctx, queries[shapeAll], Planned, after.TransactionID, after.Position, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d/%d: %w", after.TransactionID, after.Position, err)

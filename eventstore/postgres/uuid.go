@@ -43,14 +43,17 @@ func (p *uuidEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
 }
 
 // ConfigurePool sets what every pool on the engine's database needs:
-// AfterConnect (RegisterTypes), and statements planned for their
-// arguments on every execution (pgx.QueryExecModeCacheDescribe, one round
-// trip once a statement's description is cached). The event log and the
-// read models grow from nothing; a cached statement's generic plan, made
-// after five executions while they were small, keeps scanning them whole
-// until the next ANALYZE, which never comes where autovacuum is off (seen:
-// LoadStreams at 8 ms after 10,000 bookings, and growing).
+// AfterConnect (RegisterTypes).
 func ConfigurePool(pc *pgxpool.Config) {
 	pc.AfterConnect = AfterConnect
-	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 }
+
+// Planned is the pgx.QueryExecMode of the queries over the tables that
+// grow without bound (the event log, the applied versions): planned for
+// their arguments on every execution (one round trip once the statement's
+// description is cached). A cached statement's generic plan is made after
+// five executions, while the tables are small, and keeps scanning them
+// whole until the next ANALYZE, which never comes where autovacuum is off
+// (seen: LoadStreams at 8 ms after 10,000 bookings, and growing). Pass it
+// as the first argument.
+const Planned = pgx.QueryExecModeCacheDescribe

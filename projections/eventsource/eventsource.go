@@ -164,7 +164,7 @@ const targetQuery = `SELECT t.transaction_id, t.position FROM unnest($1::text[])
 func (s *Source) Target(ctx context.Context, after projections.Cursor, categories []string, position int64) (projections.Cursor, bool, error) {
 	if s.pool != nil {
 		var c projections.Cursor
-		err := s.pool.QueryRow(ctx, targetQuery, categories, after.TransactionID, after.Position, position).
+		err := s.pool.QueryRow(ctx, targetQuery, postgres.Planned, categories, after.TransactionID, after.Position, position).
 			Scan(&c.TransactionID, &c.Position)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return projections.Cursor{}, false, nil
@@ -232,7 +232,7 @@ const pendingQuery = `SELECT count(*) FROM (SELECT 1 FROM unnest($1::text[]) AS 
 func (s *Source) Pending(ctx context.Context, after projections.Cursor, categories []string, limit int64) (int64, error) {
 	if s.pool != nil {
 		var n int64
-		if err := s.pool.QueryRow(ctx, pendingQuery, categories, after.TransactionID, after.Position, limit).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, pendingQuery, postgres.Planned, categories, after.TransactionID, after.Position, limit).Scan(&n); err != nil {
 			return 0, fmt.Errorf("count events after %s: %w", after, err)
 		}
 		return n, nil

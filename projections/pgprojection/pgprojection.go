@@ -266,13 +266,9 @@ func appliedVersions(ctx context.Context, db rowsQueryer, name string, streamIDs
 }
 
 // versions runs a lookup of applied versions, planned for its arguments
-// on every call (an unnamed statement, pgx.QueryExecModeExec):
-// read_model_streams grows from nothing, and the generic plan that a
-// cached statement settles on after five calls, made while the table was
-// small, scans it whole and stays until the next ANALYZE (seen: 2 ms a
-// lookup after 10,000 bookings, and growing, where autovacuum is off).
+// (postgres.Planned): read_model_streams grows without bound.
 func versions(ctx context.Context, db rowsQueryer, q, name string, streamIDs []string) (map[string]int64, error) {
-	rows, err := db.Query(ctx, q, pgx.QueryExecModeExec, name, streamIDs)
+	rows, err := db.Query(ctx, q, postgres.Planned, name, streamIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read applied versions: %w", err)
 	}
