@@ -299,6 +299,41 @@ func truncateRule(rule string, from time.Time) (string, error) {
 	return opt.RRuleString(), nil
 }
 
+// ruleGaps returns the instants a recorded rule yields from dtstart (a
+// wall-clock time in loc) that none of held starts at: the EXDATEs of a
+// series made of those occurrences. It expands the rule as calendars do
+// (UNTIL recorded as an instant).
+func ruleGaps(rule string, dtstart time.Time, loc *time.Location, held []domain.Occurrence) ([]time.Time, error) {
+	opt, err := rrule.StrToROptionInLocation(rule, time.UTC)
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", rule, err)
+	}
+	opt.Dtstart = dtstart
+	if !opt.Until.IsZero() {
+		opt.Until = domain.WallClock(opt.Until, loc)
+	}
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", rule, err)
+	}
+	holds := make(map[time.Time]bool, len(held))
+	for _, o := range held {
+		holds[o.OccurrenceStart.UTC()] = true
+	}
+	var gaps []time.Time
+	next := r.Iterator()
+	for range expansionCap {
+		wall, ok := next()
+		if !ok {
+			break
+		}
+		if at := domain.WallInstant(wall, loc).UTC(); !holds[at] {
+			gaps = append(gaps, at)
+		}
+	}
+	return gaps, nil
+}
+
 func hasOrdinal(wds []rrule.Weekday) bool {
 	for _, wd := range wds {
 		if wd.N() != 0 {

@@ -259,7 +259,14 @@ func (h *Handlers) recordSeriesMove(meta Meta, ws *workset, edit seriesEdit, fro
 		RRule:   tail, DTStart: domain.WallClock(first.OccurrenceStart(), s.Location()), Policy: domain.SeriesAllOrNothing,
 		ParentSeriesID: s.ID(),
 	}
-	ns, err := domain.NewSeries(newSeriesID, meta.TenantID, plan, s.Location(), moved, nil, nil, meta.Actor, now)
+	// The tail's rule also yields the moved times of the occurrences that
+	// did not move with it (excluded, skipped or cancelled before): its
+	// series.created names them as excluded, as the original's did.
+	excluded, err := ruleGaps(tail, plan.DTStart, s.Location(), moved)
+	if err != nil {
+		return err
+	}
+	ns, err := domain.NewSeries(newSeriesID, meta.TenantID, plan, s.Location(), moved, nil, excluded, meta.Actor, now)
 	if err != nil {
 		return err
 	}

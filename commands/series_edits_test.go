@@ -179,3 +179,39 @@ func TestRescheduleAllAndOccurrence(t *testing.T) {
 	require.Equal(t, domain.CodeBookingConflict, se.Occurrences[0].Code)
 	require.Equal(t, 9, f.booking(t, v.Bookings[3].ID).Start().In(f.loc).Hour(), "nothing moved")
 }
+
+// TestSplitSeriesKeepsItsGaps: the new series a "following" reschedule
+// splits off names as excluded every time its rule yields that no moved
+// occurrence holds: an occurrence cancelled before the split, and a date
+// the original series excluded. Its event alone tells a consumer which
+// instances are not booked, as the original's did.
+func TestSplitSeriesKeepsItsGaps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newZoneFixture(t, "America/New_York", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), 1, domain.SettingsInput{})
+	// Mondays 09:00 from 19 October, six of them, without 9 November.
+	v := newWeeklySeries(t, f, f.local(2026, 10, 19, 9, 0), "FREQ=WEEKLY;COUNT=6\nEXDATE;TZID=America/New_York:20261109T090000")
+	require.Len(t, v.Bookings, 5)
+	_, err := f.h.ChangeBookingStatus(ctx, f.admin, commands.ChangeBookingStatus{BookingID: v.Bookings[2].ID, To: domain.StatusCancelled,
+		Scope: domain.ScopeOccurrence})
+	require.NoError(t, err)
+
+	// From the second Monday on, to Tuesdays at 10:00.
+	_, err = f.h.RescheduleBooking(ctx, f.admin, commands.RescheduleBooking{
+		BookingID: v.Bookings[1].ID, Start: f.local(2026, 10, 27, 10, 0), End: f.local(2026, 10, 27, 11, 0), Scope: domain.ScopeFollowing,
+	})
+	require.NoError(t, err)
+	tail := f.booking(t, v.Bookings[1].ID).SeriesID()
+	var created domain.SeriesCreated
+	for _, r := range events(t, f.store, "series", domain.EventSeriesCreated) {
+		e, err := domain.UnmarshalEvent(r.Type, r.Data)
+		require.NoError(t, err)
+		if e.(domain.SeriesCreated).SeriesID == tail {
+			created = e.(domain.SeriesCreated)
+		}
+	}
+	require.Equal(t, tail, created.SeriesID)
+	require.Len(t, created.Occurrences, 3, "the second, fifth and sixth Mondays moved")
+	require.Equal(t, []time.Time{f.local(2026, 11, 3, 10, 0).UTC(), f.local(2026, 11, 10, 10, 0).UTC()}, created.ExDates,
+		"the Tuesdays of the cancelled third Monday and of the excluded fourth")
+}
