@@ -33,7 +33,9 @@ type CreateBooking struct {
 // With HoldID the hold is consumed atomically: hold.released (reason
 // consumed) on the hold stream, its reservation released and the
 // booking's taken in the same bucket appends, so the hold's seats never
-// count against the booking that replaces it.
+// count against the booking that replaces it; what of the hold the
+// booking leaves free (a shorter time, fewer seats) goes to the
+// resource's waitlist in the same append.
 //
 // Errors: *domain.ValidationError (also for an unknown hold, or a booking
 // that does not fit inside the hold), domain.ErrNotFound (resource or
@@ -185,6 +187,15 @@ func (h *Handlers) createBookingOnce(ctx context.Context, meta Meta, id uuid.UUI
 	}
 	if err := ws.countBooking(ctx, meta.TenantID, b, p.Settings().MaxBookingsPerClientPerDay); err != nil {
 		return Result{}, err
+	}
+	if req.HoldID != uuid.Nil {
+		// The part of the hold the booking does not take (a shorter time,
+		// fewer seats) is free again: serve the line, as releasing the
+		// hold would.
+		holdStart, holdEnd := hold.OccupiedInterval()
+		if err := h.promoteWaitlist(ctx, ws, p, []domain.Interval{{Start: holdStart, End: holdEnd}}, now); err != nil {
+			return Result{}, err
+		}
 	}
 	bt := &batch{meta: meta}
 	if err := ws.addTo(bt); err != nil {

@@ -146,3 +146,33 @@ func TestConcurrentCancellationsPromoteOncePerSlot(t *testing.T) {
 	_, err := f.hold(ctx, f.admin, start, 60, 5)
 	require.ErrorIs(t, err, domain.ErrBookingConflict, "the promotions took every freed seat, no more")
 }
+
+// TestBookingPartOfAHoldServesTheLine: a booking that takes only part of
+// the hold it consumes (the first hour of two) frees the rest, and the
+// client waiting for that rest is promoted in the same append, as the
+// hold's release or expiry would have promoted them.
+func TestBookingPartOfAHoldServesTheLine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newZoneFixture(t, "UTC", clock, 1, domain.SettingsInput{})
+	start := at(3, 9, 0)
+	hd, err := f.hold(ctx, f.admin, start, 120, 30)
+	require.NoError(t, err)
+	later := f.join(t, f.newClient(t), start.Add(time.Hour), 60)
+	during := f.join(t, f.newClient(t), start, 60)
+	require.Equal(t, domain.WaitlistStatusWaiting, later.Status)
+
+	before, err := f.store.HeadPosition(ctx)
+	require.NoError(t, err)
+	res, err := f.h.CreateBooking(ctx, f.admin, commands.CreateBooking{HoldID: hd.ID, Request: domain.BookingRequest{
+		ResourceID: f.resource, ClientID: f.client, Start: start, End: start.Add(time.Hour)}})
+	require.NoError(t, err)
+	e := f.entry(t, later.ID)
+	require.Equal(t, domain.WaitlistStatusPromoted, e.Status, "the hour the booking left free")
+	require.NotNil(t, e.HoldID)
+	require.Equal(t, domain.WaitlistStatusWaiting, f.entry(t, during.ID).Status, "the booked hour is not free")
+	promoted := events(t, f.store, "waitlist", domain.EventWaitlistPromoted)
+	require.Len(t, promoted, 1)
+	require.Greater(t, promoted[0].Position, before, "in the booking's own append")
+	require.LessOrEqual(t, promoted[0].Position, res.Position)
+}
