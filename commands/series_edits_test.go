@@ -106,14 +106,7 @@ func TestRescheduleFollowingSplitsTheSeries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, tail, e.(domain.SeriesSplit).NewSeriesID)
 	require.Equal(t, "FREQ=WEEKLY;UNTIL=20261026T125959Z;BYDAY=MO", e.(domain.SeriesSplit).RRule)
-	var created domain.SeriesCreated
-	for _, r := range events(t, f.store, "series", domain.EventSeriesCreated) {
-		e, err := domain.UnmarshalEvent(r.Type, r.Data)
-		require.NoError(t, err)
-		if e.(domain.SeriesCreated).SeriesID == tail {
-			created = e.(domain.SeriesCreated)
-		}
-	}
+	created := seriesCreated(t, f, tail)
 	require.Equal(t, v.ID, *created.ParentSeriesID)
 	require.Equal(t, "2026-10-27T10:00:00", created.DTStart)
 	require.Equal(t, "FREQ=WEEKLY;UNTIL=20261110T150000Z;BYDAY=TU", created.RRule)
@@ -202,16 +195,23 @@ func TestSplitSeriesKeepsItsGaps(t *testing.T) {
 	})
 	require.NoError(t, err)
 	tail := f.booking(t, v.Bookings[1].ID).SeriesID()
-	var created domain.SeriesCreated
-	for _, r := range events(t, f.store, "series", domain.EventSeriesCreated) {
-		e, err := domain.UnmarshalEvent(r.Type, r.Data)
-		require.NoError(t, err)
-		if e.(domain.SeriesCreated).SeriesID == tail {
-			created = e.(domain.SeriesCreated)
-		}
-	}
+	created := seriesCreated(t, f, tail)
 	require.Equal(t, tail, created.SeriesID)
 	require.Len(t, created.Occurrences, 3, "the second, fifth and sixth Mondays moved")
 	require.Equal(t, []time.Time{f.local(2026, 11, 3, 10, 0).UTC(), f.local(2026, 11, 10, 10, 0).UTC()}, created.ExDates,
 		"the Tuesdays of the cancelled third Monday and of the excluded fourth")
+}
+
+// seriesCreated returns the series.created event of a series.
+func seriesCreated(t *testing.T, f zoneFixture, id uuid.UUID) domain.SeriesCreated {
+	t.Helper()
+	for _, r := range events(t, f.store, "series", domain.EventSeriesCreated) {
+		e, err := domain.UnmarshalEvent(r.Type, r.Data)
+		require.NoError(t, err)
+		if c := e.(domain.SeriesCreated); c.SeriesID == id {
+			return c
+		}
+	}
+	t.Fatalf("no series.created for %s", id)
+	return domain.SeriesCreated{}
 }

@@ -41,13 +41,7 @@ func TestStreamLoadsFollowTheLogAsItGrows(t *testing.T) {
 		}
 	}
 	load()
-	_, err = s.Pool().Exec(ctx, `
-		ALTER TABLE booking_events DISABLE TRIGGER USER;
-		INSERT INTO booking_events (tenant_id, stream_id, category, stream_version, event_id, type, event_version, data, hash)
-		SELECT gen_random_uuid(), 'booking-x' || i, 'booking', 1, gen_random_uuid(), 'booking.created', 1, '{}', '\x00'
-		FROM generate_series(1, 50000) i;
-		ALTER TABLE booking_events ENABLE TRIGGER USER`)
-	require.NoError(t, err)
+	testenv.SeedEvents(t, s.Pool(), "booking", 50_000)
 
 	seqScans := func() (n int64) {
 		_, err := s.Pool().Exec(ctx, `SELECT pg_stat_force_next_flush()`)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,4 +27,26 @@ func GenericPlan(t testing.TB, conn *pgx.Conn, q string, types []string, args ..
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	return strings.Join(lines, "\n")
+}
+
+// SeedEvents inserts n events into the event store's booking_events
+// behind pool, one new stream each, of the category, without the append
+// function's checks (its triggers are off meanwhile), and analyzes
+// nothing: a log for tests of plans and scans, not of the store.
+func SeedEvents(t testing.TB, exec interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, category string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{`ALTER TABLE booking_events DISABLE TRIGGER USER`, `
+		INSERT INTO booking_events (tenant_id, stream_id, category, stream_version, event_id, type, event_version, data, hash)
+		SELECT gen_random_uuid(), $1 || '-seed-' || i, $1, 1, gen_random_uuid(), $1 || '.created', 1, '{}', '\x00'
+		FROM generate_series(1, $2::int) i`, `ALTER TABLE booking_events ENABLE TRIGGER USER`} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{category, n}
+		}
+		_, err := exec.Exec(ctx, q, args...)
+		require.NoError(t, err)
+	}
 }

@@ -23,13 +23,9 @@ func TestTargetAndPendingUseTheCategoryIndex(t *testing.T) {
 	s, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	_, err = s.Pool().Exec(ctx, `
-		ALTER TABLE booking_events DISABLE TRIGGER USER;
-		INSERT INTO booking_events (tenant_id, stream_id, category, stream_version, event_id, type, event_version, data, hash)
-		SELECT gen_random_uuid(), c || '-' || i, c, 1, gen_random_uuid(), c || '.created', 1, '{}', '\x00'
-		FROM (SELECT 'booking' AS c, generate_series(1, 20000) AS i UNION ALL SELECT 'resource', generate_series(1, 20)) e;
-		ALTER TABLE booking_events ENABLE TRIGGER USER;
-		ANALYZE booking_events`)
+	testenv.SeedEvents(t, s.Pool(), "booking", 20_000)
+	testenv.SeedEvents(t, s.Pool(), "resource", 20)
+	_, err = s.Pool().Exec(ctx, `ANALYZE booking_events`)
 	require.NoError(t, err)
 	conn, err := pgx.Connect(ctx, s.Pool().Config().ConnConfig.ConnString())
 	require.NoError(t, err)
