@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,9 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,28 +44,7 @@ func runChildIfAsked() bool {
 }
 
 // bookingdProc is a bookingd OS process started by a test.
-type bookingdProc struct {
-	name string
-	cmd  *exec.Cmd
-	// Base is the process's API root, e.g. http://127.0.0.1:41234.
-	Base string
-
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-// Log returns what the process wrote to stdout and stderr so far.
-func (p *bookingdProc) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-func (p *bookingdProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
+type bookingdProc = faultProc
 
 // startBookingd starts this test binary as a bookingd process (test names
 // the test that calls runChildIfAsked first) on database dbURL, verifying
@@ -77,76 +53,7 @@ func (p *bookingdProc) Write(b []byte) (int, error) {
 // SIGKILL after 15 s) when tb ends, and its log is printed if tb failed.
 func startBookingd(tb testing.TB, test, name, dbURL, secret string) *bookingdProc {
 	tb.Helper()
-	p := &bookingdProc{name: name}
-	p.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=0")
-	p.cmd.Env = append(os.Environ(),
-		envChild+"=1",
-		"DATABASE_URL="+dbURL,
-		"HTTP_ADDR=127.0.0.1:0",
-		"JWT_SECRET="+secret,
-		"LOG_FORMAT=json",
-	)
-	stdin, err := p.cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.cmd.Stdout = p
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	addr := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = p.Write(append(line, '\n'))
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "bookingd listening" && rec.Addr != "" {
-				select {
-				case addr <- rec.Addr:
-				default:
-				}
-			}
-		}
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		<-copied
-		exited <- p.cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		_ = stdin.Close()
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-exited
-		}
-		if tb.Failed() {
-			tb.Logf("log of %s (last 200 lines):\n%s", name, lastLines(p.Log(), 200))
-		}
-	})
-	select {
-	case a := <-addr:
-		p.Base = "http://" + a
-	case err := <-exited:
-		exited <- err
-		tb.Fatalf("%s exited before listening: %v\n%s", name, err, p.Log())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("%s did not report its address within 60 s\n%s", name, p.Log())
-	}
-	return p
+	return startFaultProc(tb, test, name, "DATABASE_URL="+dbURL, "JWT_SECRET="+secret)
 }
 
 func lastLines(s string, n int) string {
