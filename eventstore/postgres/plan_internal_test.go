@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookingengine/booking/internal/testenv"
@@ -23,13 +22,7 @@ func TestReadAllOfCategoriesUsesTheirIndex(t *testing.T) {
 	s, err := Open(ctx, testenv.NewDatabase(t), Config{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	testenv.SeedEvents(t, s.Pool(), "booking", 20_000)
-	testenv.SeedEvents(t, s.Pool(), "resource", 20)
-	_, err = s.Pool().Exec(ctx, `ANALYZE booking_events`)
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, s.Pool().Config().ConnConfig.ConnString())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := testenv.SkewedLog(t, s.Pool())
 
 	cursor := []string{"xid8", "bigint", "integer"}
 	for lean := range readAllQueries {

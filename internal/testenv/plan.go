@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -49,4 +50,20 @@ func SeedEvents(t testing.TB, exec interface {
 		_, err := exec.Exec(ctx, q, args...)
 		require.NoError(t, err)
 	}
+}
+
+// SkewedLog seeds the event store behind pool as a real log is skewed,
+// 20,000 booking events and 20 resource events, analyzes it, and returns
+// a connection of its own for GenericPlan, closed when t ends.
+func SkewedLog(t testing.TB, pool *pgxpool.Pool) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	SeedEvents(t, pool, "booking", 20_000)
+	SeedEvents(t, pool, "resource", 20)
+	_, err := pool.Exec(ctx, `ANALYZE booking_events`)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, pool.Config().ConnConfig.ConnString())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	return conn
 }

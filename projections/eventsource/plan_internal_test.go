@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookingengine/booking/eventstore/postgres"
@@ -23,13 +22,7 @@ func TestTargetAndPendingUseTheCategoryIndex(t *testing.T) {
 	s, err := postgres.Open(ctx, testenv.NewDatabase(t), postgres.Config{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	testenv.SeedEvents(t, s.Pool(), "booking", 20_000)
-	testenv.SeedEvents(t, s.Pool(), "resource", 20)
-	_, err = s.Pool().Exec(ctx, `ANALYZE booking_events`)
-	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, s.Pool().Config().ConnConfig.ConnString())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := testenv.SkewedLog(t, s.Pool())
 
 	for name, q := range map[string]string{"target": targetQuery, "pending": pendingQuery} {
 		plan := testenv.GenericPlan(t, conn, q, []string{"text[]", "xid8", "bigint", "bigint"}, "'{resource,tenant}'", "'1'", "1", "100000")

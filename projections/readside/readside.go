@@ -249,10 +249,11 @@ func Open(ctx context.Context, store eventstore.Store, cfg Config) (*ReadSide, e
 				if batch <= 0 {
 					batch = DefaultBusBatch
 				}
-				f := busfeed.New(p, src, busfeed.WithBatch(batch, BusLinger), busfeed.WithLogger(cfg.Logger))
-				if batch == 1 {
-					f = busfeed.New(p, src)
+				opts := []busfeed.Option{busfeed.WithLogger(cfg.Logger)}
+				if batch > 1 {
+					opts = append(opts, busfeed.WithBatch(batch, BusLinger))
 				}
+				f := busfeed.New(p, src, opts...)
 				rs.Feeds = append(rs.Feeds, f)
 				rs.wg.Go(func() { _ = f.Run(runCtx) })
 			}
