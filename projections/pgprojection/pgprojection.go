@@ -203,9 +203,10 @@ func (p *Projection) applyTx(ctx context.Context, tx pgx.Tx, name string, b proj
 }
 
 // unapplied reads the applied versions under name of the batch's streams
-// and returns the events above them (projections.Unapplied). A store batch follows the checkpoint (applyTx checked),
-// so only the bus can have applied its events: the recorded versions
-// suffice. A bus batch may hold events at or below the checkpoint.
+// and returns the events above them (projections.Unapplied). A store
+// batch follows the checkpoint (applyTx checked), so only the bus can
+// have applied its events: the recorded versions suffice. A bus batch may
+// hold events at or below the checkpoint.
 func unapplied(ctx context.Context, tx pgx.Tx, name string, b projections.Batch) ([]projections.Event, error) {
 	if len(b.Events) == 0 {
 		return nil, nil
